@@ -39,6 +39,12 @@ _RUNTIME_KEYS = {
 _PER_DTYPE_TABLES = ("macs_per_cycle", "cycles_per_activation", "cycles_per_elementwise")
 _BUDGET_KEYS = {"max_latency_ms": "positive", "max_energy_uj": "positive"}
 _TABLES = ("runtime", *_PER_DTYPE_TABLES, "budgets")
+# Dataclass field -> its key in the TOML file (where its source comment sits).
+_TOML_PATH = {
+    "runtime": "runtime.name",
+    **{key: f"runtime.{key}" for key in _RUNTIME_KEYS if key != "name"},
+    **{key: f"budgets.{key}" for key in _BUDGET_KEYS},
+}
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,10 @@ class HardwareProfile:
     max_energy_uj: float | None = None
     path: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def source_of(self, field_name: str) -> str:
+        """The source comment of a field; ``macs_per_cycle.int8`` for a per-dtype one."""
+        return self.sources.get(_TOML_PATH.get(field_name, field_name), "")
 
     @property
     def usable_flash_bytes(self) -> int:

@@ -1,0 +1,46 @@
+"""Plain-text rendering for the terminal: aligned tables and human numbers. No logic."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """An aligned text table; text columns align left, numbers right."""
+    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    numeric = [
+        any(_is_number(row[i]) for row in rows)
+        and all(_is_number(row[i]) or row[i] == "" for row in rows)
+        for i in range(len(headers))
+    ]
+    lines = []
+    for row in cells:
+        parts = [
+            value.rjust(width) if is_num else value.ljust(width)
+            for value, width, is_num in zip(row, widths, numeric)
+        ]
+        lines.append("  ".join(parts).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN: not measured
+            return "-"
+        return f"{value:,.3f}" if abs(value) < 100 else f"{value:,.1f}"
+    return str(value)
+
+
+def kib(n_bytes: float) -> str:
+    """Bytes as KiB with one decimal, e.g. ``97.7 KiB``."""
+    return f"{n_bytes / 1024:,.1f} KiB"

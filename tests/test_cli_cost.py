@@ -1,0 +1,79 @@
+"""`dse cost` and `dse profiles` as a user runs them: output, JSON keys, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+COST = ["cost", "--profile", "stm32l4", "--features", "6", "--timesteps", "50", "--classes", "5"]
+
+
+def test_cost_table_and_verdict(dse) -> None:
+    result = dse(*COST, "--arch", "lstm:64,32")
+    assert result.returncode == 0, result.stderr
+    assert "lstm_1" in result.stdout and "dense" in result.stdout
+    assert "1,534,565" in result.stdout  # total MACC, the seed formula
+    assert result.stdout.rstrip().endswith("FITS stm32l4")
+
+
+def test_cost_json_has_documented_keys(dse) -> None:
+    result = dse(*COST, "--arch", "gru:32,16", "--dtype", "int16", "--json")
+    data = json.loads(result.stdout)
+    for key in ("params", "macc", "flash_bytes", "ram_bytes", "latency_ms", "energy_uj",
+                "fits", "violations", "layers", "ops", "constraints"):
+        assert key in data
+    assert [layer["name"] for layer in data["layers"]] == ["gru_1", "gru_2", "dense"]
+    assert data["fits"] is True and data["violations"] == {}
+
+
+def test_does_not_fit_names_budget_and_amount(dse) -> None:
+    result = dse(*COST, "--arch", "lstm:512,512", "--dtype", "float32")
+    assert result.returncode == 0
+    assert "DOES NOT FIT stm32l4: flash over budget by" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--profile", "stm32l5"], "Unknown profile 'stm32l5'. Available: .*stm32l4"),
+        (["--arch", "lstm:0"], "'cells' of an architecture must be an int in the range"),
+        (["--arch", "lstm"], "not of the form CELL:N"),
+        (["--arch", "lstm:a,b"], "whole numbers separated by commas"),
+        (["--arch", "rnn:8"], "Unknown cell type 'rnn'. Available: lstm, gru"),
+        (["--dtype", "int4"], "invalid choice: 'int4'"),
+        (["--features", "-3"], "expected a number >= 1, got -3"),
+        (["--features", "0"], "expected a number >= 1, got 0"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(dse, args: list[str], message: str) -> None:
+    base = {"--profile": "stm32l4", "--arch": "lstm:8", "--features": "6"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    argv = ["cost", "--timesteps", "50", "--classes", "5"]
+    for flag, value in base.items():
+        argv += [flag, value]
+    result = dse(*argv)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert re.search(message, result.stderr), result.stderr
+
+
+def test_malformed_user_profile_names_file_and_line(dse, tmp_path) -> None:
+    bad = tmp_path / "mine.toml"
+    bad.write_text('name = "mine"\nclock_hz = = 3\n')
+    result = dse(*COST[:1], "--profile", str(bad), *COST[3:], "--arch", "lstm:8")
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "line 2" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_profiles_list_and_show(dse) -> None:
+    listing = dse("profiles")
+    assert listing.returncode == 0 and "STM32L476RG" in listing.stdout
+    shown = dse("profiles", "show", "stm32l4")
+    assert "DS10198" in shown.stdout  # every number with its source
+    data = json.loads(dse("profiles", "show", "stm32l4", "--json").stdout)
+    assert data["clock_hz"] == 80_000_000 and data["sources"]["clock_hz"].startswith("DS10198")
