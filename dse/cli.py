@@ -164,6 +164,183 @@ def _describe_violation(name: str, amount: float) -> str:
     return f"{label} over budget by {amount:,.{0 if unit == 'B' else 2}f} {unit}"
 
 
+# --- dse tasks, dse evaluate ----------------------------------------------------------
+
+
+def _cmd_tasks(args: argparse.Namespace) -> None:
+    from dse import tasks
+
+    infos = [tasks.task_info(name) for name in tasks.available_tasks()]
+    if args.json:
+        _print_json(infos)
+        return
+    rows = [[i["name"], i["timesteps"], i["features"], i["classes"], i["train"], i["test"],
+             i["description"]] for i in infos]
+    print(table(["task", "T", "F", "K", "train", "test", "description"], rows))
+
+
+def _load_data(args: argparse.Namespace):
+    from dse import tasks
+
+    if (args.task is None) == (args.data is None):
+        raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
+    if args.data is not None:
+        return tasks.load_npz(args.data, seed=args.seed)
+    return tasks.load_task(args.task, seed=args.seed)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from dse import proxy
+
+    data = _load_data(args)
+    arch = parse_arch(args.arch, dtype=args.dtype, features=data.features,
+                      timesteps=data.timesteps, classes=data.classes)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size))
+                 if v is not None}
+    budget = replace(proxy.DEFAULT_BUDGET, **overrides)
+    result = proxy.evaluate(arch, data, budget=budget, seed=args.seed)
+    output = {
+        "arch": arch.text, "dtype": arch.dtype, "data": data.name, "seed": args.seed,
+        "accuracy": result.accuracy, "accuracy_quantized": result.accuracy_quantized,
+        "train_seconds": result.train_seconds, "epochs_run": result.epochs_run,
+        "diverged": result.diverged,
+    }
+    report = estimate(arch, load_profile(args.profile)) if args.profile else None
+    if args.json:
+        if report:
+            output["cost"] = report.to_dict()
+        _print_json(output)
+        return
+    print(f"{arch} on {data.name} (T={data.timesteps}, F={data.features}, K={data.classes}), "
+          f"seed {args.seed}, {result.epochs_run} epochs")
+    print(f"accuracy            {result.accuracy:.4f}")
+    print(f"accuracy_quantized  {result.accuracy_quantized:.4f}  ({arch.dtype})")
+    print(f"train_seconds       {result.train_seconds:.2f}")
+    if result.diverged:
+        print(f"diverged: {result.diverged}")
+    if report and args.profile:
+        print()
+        print(format_cost(report, load_profile(args.profile), data.features, data.timesteps,
+                          data.classes))
+
+
+# --- dse run, dse worker, dse dashboard ------------------------------------------------
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    from dse.search import OBJECTIVES, SAMPLERS
+
+    parser.add_argument("--space", default="default", help="search space name or .toml path")
+    parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
+    parser.add_argument("--data", help="your own data: .npz with X_train [N,T,F], y_train [N]")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
+                        help="auto (the measured best), tpe, nsga2, gp, random, grid (exhaustive)")
+    parser.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES),
+                        default=["accuracy_quantized", "latency_ms"], metavar="OBJ",
+                        help=f"two or more of: {', '.join(OBJECTIVES)}")
+    parser.add_argument("--max-latency-ms", type=_positive_float, help="latency budget")
+    parser.add_argument("--max-energy-uj", type=_positive_float, help="energy budget")
+    parser.add_argument("--epochs", type=_positive_int, help="proxy training epochs")
+    parser.add_argument("--batch-size", type=_positive_int, help="proxy batch size")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampler, data and proxy")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trials", type=_positive_int,
+                        help="finished trials the study should hold (reruns resume to it)")
+    parser.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
+    parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
+    parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
+    parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    parser.add_argument("--workers", type=_positive_int, default=1,
+                        help="local processes that train candidates in parallel")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse import runner
+    from dse.search import SearchConfig, file_sha256
+
+    task = args.task if args.task or args.data else "motion"
+    config = SearchConfig(
+        profile=args.profile, space=args.space, task=task, data=args.data,
+        data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
+        objectives=tuple(args.objectives), max_latency_ms=args.max_latency_ms,
+        max_energy_uj=args.max_energy_uj, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, trials=args.trials or 60, timeout_s=args.timeout,
+    )
+    outputs = runner.run(config, study_name=args.study, storage=args.storage,
+                         out_root=Path(args.out), workers=args.workers,
+                         show_progress=not args.no_progress and not args.json)
+    _print_outputs(outputs, as_json=args.json)
+
+
+def _cmd_worker(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse import runner
+    from dse.search import stored_config
+
+    overrides = {"trials": args.trials} if args.trials else {}
+    if args.timeout:
+        overrides["timeout_s"] = args.timeout
+    config = stored_config(args.storage, args.study, **overrides)
+    outputs = runner.run(config, study_name=args.study, storage=args.storage,
+                         out_root=Path(args.out), workers=args.workers,
+                         show_progress=not args.no_progress and not args.json, create=False)
+    _print_outputs(outputs, as_json=args.json)
+
+
+def _print_outputs(outputs, *, as_json: bool) -> None:
+    from dse.results import PARETO_TABLE
+
+    trials = outputs.trials
+    summary = {
+        "study": outputs.study_name,
+        "storage": outputs.storage,
+        "out_dir": str(outputs.out_dir),
+        "trials": int(len(trials)),
+        "complete": int((trials["state"] == "COMPLETE").sum()),
+        "feasible": int(trials["feasible"].sum()),
+        "trained": int(trials["trained"].sum()),
+        "pareto": outputs.pareto[PARETO_TABLE].to_dict(orient="records"),
+    }
+    if as_json:
+        _print_json(summary)
+        return
+    print(f"study {summary['study']}: {summary['complete']} trials, {summary['feasible']} "
+          f"feasible, {summary['trained']} trained; outputs in {summary['out_dir']}/")
+    rows = [[r["arch"], r["dtype"], r["accuracy"], r["accuracy_quantized"], r["latency_ms"],
+             kib(r["flash_bytes"]), kib(r["ram_bytes"]), r["energy_uj"]]
+            for r in summary["pareto"]]
+    print(f"Pareto front ({len(rows)} architectures):")
+    print(table(["arch", "dtype", "accuracy", "acc (quant)", "latency ms", "flash", "RAM",
+                 "energy uJ"], rows))
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    import optuna
+
+    from dse import dashboard, runner
+    from dse.search import stored_config
+
+    studies = []
+    for name in args.study:
+        stored_config(args.storage, name)  # a clear error for a missing or foreign study
+        studies.append(optuna.load_study(study_name=name, storage=args.storage))
+    path = runner.write_dashboard(studies, Path(args.output))
+    print(f"wrote {path}")
+    if args.image:
+        print(f"wrote {dashboard.export_image(runner.study_views(studies), Path(args.image))}")
+
+
 # --- entry point ----------------------------------------------------------------------
 
 
@@ -190,6 +367,46 @@ def build_parser() -> argparse.ArgumentParser:
                       help="latency budget (default: the profile's, if any)")
     cost.add_argument("--json", action="store_true", help="print one JSON object")
     cost.set_defaults(func=_cmd_cost)
+
+    tasks = verbs.add_parser("tasks", help="list the built-in proxy tasks")
+    tasks.add_argument("--json", action="store_true", help="print JSON")
+    tasks.set_defaults(func=_cmd_tasks)
+
+    evaluate = verbs.add_parser("evaluate", help="train one architecture with the numpy proxy")
+    evaluate.add_argument("--arch", "-a", required=True, help="architecture, e.g. lstm:64,32")
+    evaluate.add_argument("--task", help="built-in task (see 'dse tasks')")
+    evaluate.add_argument("--data", help=".npz with X_train [N,T,F], y_train [N] (+ X_test, y_test)")
+    evaluate.add_argument("--dtype", choices=DTYPES, default="int8", help="deployment dtype")
+    evaluate.add_argument("--epochs", type=_positive_int, help="training epochs")
+    evaluate.add_argument("--batch-size", type=_positive_int, help="batch size")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of data split and weights")
+    evaluate.add_argument("--profile", "-p", help="also print the cost on this profile")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    run = verbs.add_parser("run", help="search for the Pareto-optimal networks on a profile")
+    run.add_argument("--profile", "-p", required=True, help="profile name or .toml path")
+    _add_search_options(run)
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    worker = verbs.add_parser("worker", help="join a shared study (e.g. on PostgreSQL)")
+    worker.add_argument("--storage", required=True, help="storage URL of the shared study")
+    worker.add_argument("--study", required=True, help="study name")
+    worker.add_argument("--trials", type=_positive_int, help="override the study's trial target")
+    worker.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
+    worker.add_argument("--workers", type=_positive_int, default=1, help="local processes")
+    worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    worker.add_argument("--json", action="store_true", help="print the result as JSON")
+    worker.set_defaults(func=_cmd_worker)
+
+    dash = verbs.add_parser("dashboard", help="build the HTML dashboard of one or more studies")
+    dash.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///runs/x/study.db")
+    dash.add_argument("--study", required=True, action="append", help="study name (repeatable)")
+    dash.add_argument("--output", "-o", default="dashboard.html", help="HTML file to write")
+    dash.add_argument("--image", help="also export the main plot as PNG or SVG (needs kaleido)")
+    dash.set_defaults(func=_cmd_dashboard)
     return parser
 
 

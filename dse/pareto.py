@@ -1,0 +1,16 @@
+"""Non-domination, the one geometric fact the search's progress and the results share."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def non_dominated(points: np.ndarray) -> np.ndarray:
+    """Mask of the rows of ``points`` (N, M), all objectives minimized, that no other row
+    dominates (no worse in every objective and better in one). Equal rows both stay."""
+    mask = np.ones(len(points), dtype=bool)
+    for row, point in enumerate(points):
+        no_worse = np.all(points <= point, axis=1)
+        better = np.any(points < point, axis=1)
+        mask[row] = not np.any(no_worse & better)
+    return mask

@@ -1,0 +1,126 @@
+"""From an optuna storage to pandas: the trials table, the Pareto set, CSV and manifest files.
+
+Reads finished studies only; knows nothing of the running search.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from dse.pareto import non_dominated
+
+COLUMNS = [  # DESIGN.md section 4, then the extras
+    "number", "arch", "dtype", "state", "accuracy", "accuracy_quantized", "latency_ms",
+    "flash_bytes", "ram_bytes", "energy_uj", "feasible", "violations",
+    "cell", "layers", "cells", "params", "macc", "trained", "reused_from", "diverged",
+    "train_seconds",
+]
+TIMING_COLUMNS = ("train_seconds",)
+MAXIMIZED = ("accuracy", "accuracy_quantized")
+PARETO_TABLE = ["arch", "dtype", "accuracy", "accuracy_quantized", "latency_ms", "flash_bytes",
+                "ram_bytes", "energy_uj"]
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per trial with its architecture, cost and scores (NaN where never trained)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        if "arch" not in attrs:  # asked but never costed (interrupted before)
+            continue
+        row: dict[str, Any] = {name: attrs.get(name) for name in COLUMNS}
+        row["number"], row["state"] = trial.number, trial.state.name
+        row["reused_from"] = attrs.get("reused_from", -1)
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for name in ("accuracy", "accuracy_quantized", "latency_ms", "energy_uj", "train_seconds"):
+        frame[name] = frame[name].astype(float)
+    for name in ("number", "flash_bytes", "ram_bytes", "layers", "params", "macc", "reused_from"):
+        frame[name] = frame[name].astype("int64")
+    frame["feasible"] = frame["feasible"].astype(bool)
+    frame["trained"] = frame["trained"].fillna(False).astype(bool)
+    frame["pareto"] = pareto_mask(frame, objectives_of(study))
+    return frame
+
+
+def objectives_of(study: optuna.Study) -> tuple[str, ...]:
+    config = study.user_attrs.get("dse_config", {})
+    return tuple(config.get("objectives", ("accuracy_quantized", "latency_ms")))
+
+
+def pareto_mask(frame: pd.DataFrame, objectives: tuple[str, ...]) -> np.ndarray:
+    """True for the rows on the Pareto front of ``objectives``: feasible, complete, scored,
+    not dominated by any other such row, and the first of any identical architectures."""
+    eligible = (
+        (frame["state"] == "COMPLETE").to_numpy()
+        & frame["feasible"].to_numpy(dtype=bool)
+        & frame[list(objectives)].notna().all(axis=1).to_numpy()
+        & ~frame.duplicated(subset=["arch", "dtype"]).to_numpy()
+    )
+    signs = np.array([-1.0 if name in MAXIMIZED else 1.0 for name in objectives])
+    points = frame[list(objectives)].to_numpy(dtype=float) * signs  # all minimized now
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[eligible] = non_dominated(points[eligible])
+    return mask
+
+
+def pareto_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Pareto rows, best accuracy first."""
+    front = frame[frame["pareto"]]
+    sort_by = "accuracy_quantized" if front["accuracy_quantized"].notna().any() else "accuracy"
+    return front.sort_values([sort_by, "latency_ms"], ascending=[False, True])
+
+
+def write_tables(frame: pd.DataFrame, out_dir: Path) -> None:
+    """``trials.csv`` and ``pareto.csv`` (same columns)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_dir / "trials.csv", index=False)
+    pareto_frame(frame).to_csv(out_dir / "pareto.csv", index=False)
+
+
+def environment() -> dict[str, Any]:
+    """Versions and source state that a rerun should match."""
+    versions = {}
+    for package in ("dse", "optuna", "numpy", "pandas", "plotly"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "git": _git_state(),
+    }
+
+
+def _git_state() -> dict[str, Any]:
+    source = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(source), *args], capture_output=True,
+                                  text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": bool(status) if commit else None}
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> Path:
+    path = out_dir / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n")
+    return path

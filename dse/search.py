@@ -1,0 +1,420 @@
+"""The constrained multi-objective search: the only module that knows optuna's sampler API.
+
+One loop serves ``dse run`` and ``dse worker``: ask a batch of trials, cost every
+candidate (microseconds), record the infeasible ones with their violations without
+training them, score the rest with the proxy in a process pool (each distinct
+architecture once: duplicates reuse the study's earlier score), and tell the results
+back in trial order. Because the batch size does not depend on the number of worker
+processes and every score is a pure function of (architecture, data, budget, seed), a
+seeded run gives the same trials with 1 or N local workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, fields, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
+
+from dse import proxy, tasks
+from dse.architecture import Architecture
+from dse.cost import CostReport, estimate
+from dse.errors import DseError
+from dse.hardware import HardwareProfile, load_profile
+from dse.pareto import non_dominated
+from dse.space import SearchSpace, load_space
+
+SAMPLERS = ("auto", "tpe", "nsga2", "gp", "random", "grid")
+AUTO_SAMPLER = "tpe"  # chosen by experiments/bench_samplers.py (README: sampler quality)
+OBJECTIVES = {  # name -> direction
+    "accuracy_quantized": "maximize",
+    "accuracy": "maximize",
+    "latency_ms": "minimize",
+    "flash_bytes": "minimize",
+    "ram_bytes": "minimize",
+    "energy_uj": "minimize",
+    "params": "minimize",
+    "macc": "minimize",
+}
+ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
+CONFIG_ATTR = "dse_config"
+HEARTBEAT_SECONDS = 10
+ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that decides a study's results. Storage, workers and output folder do not.
+
+    ``trials`` and ``timeout_s`` say how long to search, not what is found, so a study may be
+    resumed with other values of them.
+    """
+
+    profile: str = "stm32l4"
+    space: str = "default"
+    task: str | None = "motion"
+    data: str | None = None
+    data_sha256: str | None = None
+    sampler: str = "auto"
+    objectives: tuple[str, ...] = ("accuracy_quantized", "latency_ms")
+    max_latency_ms: float | None = None
+    max_energy_uj: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int = 0
+    trials: int = 60
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise DseError(f"Unknown sampler {self.sampler!r}. Available: {', '.join(SAMPLERS)}.")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown:
+            raise DseError(f"Unknown objective {unknown[0]!r}. Available: {', '.join(OBJECTIVES)}.")
+        if len(set(self.objectives)) < 2 or len(set(self.objectives)) != len(self.objectives):
+            raise DseError(f"Give two or more different objectives; got {list(self.objectives)}.")
+        if (self.task is None) == (self.data is None):
+            raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
+        if self.trials < 1:
+            raise DseError(f"--trials must be >= 1; got {self.trials}.")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match for a study to be resumed or joined."""
+        data = asdict(self)
+        for name in ("trials", "timeout_s"):
+            data.pop(name)
+        data["objectives"] = list(self.objectives)
+        return data
+
+    @classmethod
+    def from_identity(cls, data: dict[str, Any], **overrides: Any) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["objectives"] = tuple(values.get("objectives", cls.objectives))
+        return cls(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A config resolved into the objects it names."""
+
+    config: SearchConfig
+    profile: HardwareProfile
+    space: SearchSpace
+    data: tasks.Dataset
+    budget: proxy.Budget
+
+
+def resolve(config: SearchConfig) -> Setting:
+    """Load the profile, space and data a config names; check the data file's checksum."""
+    profile = load_profile(config.profile)
+    space = load_space(config.space)
+    if config.data is not None:
+        digest = file_sha256(config.data)
+        if config.data_sha256 and digest != config.data_sha256:
+            raise DseError(
+                f"Data file {config.data} has changed: its sha256 is {digest[:12]}..., "
+                f"the study was made with {config.data_sha256[:12]}.... Use the original file "
+                f"or start a new study."
+            )
+        data = tasks.load_npz(config.data, seed=config.seed)
+    else:
+        data = tasks.load_task(str(config.task), seed=config.seed)
+    budget = proxy.DEFAULT_BUDGET
+    overrides = {k: v for k, v in (("epochs", config.epochs), ("batch_size", config.batch_size))
+                 if v is not None}
+    budget = replace(budget, **overrides) if overrides else budget
+    return Setting(config, profile, space, data, budget)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Checksum of a data file, so a rerun can tell that the data changed."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise DseError(f"Cannot read data file {path}: {exc.strerror}.") from None
+
+
+def make_sampler(config: SearchConfig, n_finished: int) -> optuna.samplers.BaseSampler:
+    """The sampler a config names. Its seed moves on with the study's length, so a resumed
+    run does not re-propose the start-up configurations of the first one."""
+    seed = config.seed + 7919 * n_finished
+    name = AUTO_SAMPLER if config.sampler == "auto" else config.sampler
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+                                          n_startup_trials=10)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise DseError("The 'gp' sampler needs PyTorch: pip install torch.") from None
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
+    return optuna.samplers.RandomSampler(seed=seed)  # random, and grid's enqueued trials
+
+
+def record_constraints(trial: optuna.Trial, report: CostReport) -> None:
+    """The one place constraints enter optuna (``Trial.set_constraint``; > 0 infeasible)."""
+    for name, amount in report.constraints.items():
+        trial.set_constraint(name, amount)
+
+
+# --- proxy evaluation in worker processes ------------------------------------------------
+
+_WORKER_DATA: dict[str, Any] = {}
+
+
+def _init_worker(setting: Setting) -> None:
+    _WORKER_DATA["setting"] = setting
+
+
+def _train(arch: Architecture) -> dict[str, Any]:
+    setting: Setting = _WORKER_DATA["setting"]
+    result = proxy.evaluate(arch, setting.data, budget=setting.budget, seed=setting.config.seed)
+    return {
+        "accuracy": result.accuracy,
+        "accuracy_quantized": result.accuracy_quantized,
+        "train_seconds": result.train_seconds,
+        "diverged": result.diverged or "",
+    }
+
+
+def _pool(setting: Setting, workers: int) -> ProcessPoolExecutor:
+    # One BLAS thread per process, in every run, so 1 and N workers compute the same bits.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                               initializer=_init_worker, initargs=(setting,))
+
+
+# --- the loop ----------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Counts shown on the progress bar."""
+
+    finished: int = 0
+    feasible: int = 0
+    trained: int = 0
+    reused: int = 0
+    front: int = 0
+
+
+def open_study(config: SearchConfig, storage: str | optuna.storages.BaseStorage, study_name: str,
+               *, create: bool = True) -> optuna.Study:
+    """Create or load the study, checking that an existing one was made with this config."""
+    directions = [OBJECTIVES[o] for o in config.objectives]
+    if isinstance(storage, str):
+        storage = rdb_storage(storage)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage,
+                                  sampler=optuna.samplers.RandomSampler())
+    except KeyError:
+        if not create:
+            raise DseError(f"No study named {study_name!r} in that storage.") from None
+        study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
+                                    sampler=optuna.samplers.RandomSampler())
+        study.set_user_attr(CONFIG_ATTR, config.identity())
+        if config.sampler == "grid":
+            _enqueue_grid(study, load_space(config.space), config.seed)
+        return study
+    stored = study.user_attrs.get(CONFIG_ATTR)
+    if stored is not None and stored != json.loads(json.dumps(config.identity())):
+        differing = sorted(k for k in set(stored) | set(config.identity())
+                           if stored.get(k) != json.loads(json.dumps(config.identity())).get(k))
+        raise DseError(
+            f"Study {study_name!r} was made with other settings ({', '.join(differing)} differ: "
+            f"{', '.join(f'{k}={stored.get(k)!r}' for k in differing)}). "
+            f"Use those settings, or a new --study name."
+        )
+    return study
+
+
+def rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage with heartbeats, so trials of a killed process are failed later."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=3 * HEARTBEAT_SECONDS)
+        except Exception as exc:  # a bad URL or an unreachable server: say which, briefly
+            raise DseError(f"Cannot open storage {url!r}: {str(exc).splitlines()[0]}") from None
+
+
+def stored_config(storage: str, study_name: str, **overrides: Any) -> SearchConfig:
+    """The config a study was created with, so a worker needs only storage and study name."""
+    summaries = optuna.study.get_all_study_summaries(rdb_storage(storage),
+                                                     include_best_trial=False)
+    for summary in summaries:
+        if summary.study_name == study_name and CONFIG_ATTR in summary.user_attrs:
+            return SearchConfig.from_identity(summary.user_attrs[CONFIG_ATTR], **overrides)
+    names = ", ".join(s.study_name for s in summaries) or "none"
+    raise DseError(f"No dse study named {study_name!r} in {storage}. Studies there: {names}.")
+
+
+def _enqueue_grid(study: optuna.Study, space: SearchSpace, seed: int) -> None:
+    """Queue every distinct candidate once, in a seeded order; workers pop them atomically."""
+    import random
+
+    candidates = space.candidates()
+    random.Random(seed).shuffle(candidates)
+    for cell, cells, dtype in candidates:
+        study.enqueue_trial(space.params_of(cell, cells, dtype), skip_if_exists=False)
+
+
+def run_study(
+    setting: Setting,
+    study: optuna.Study,
+    *,
+    workers: int = 1,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Progress:
+    """Search until the study holds ``trials`` finished trials or the timeout passes."""
+    config = setting.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
+    progress = Progress()
+    deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
+    with _pool(setting, workers) as pool:
+        while True:
+            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            progress.finished = len(done)
+            progress.front = front_size(config.objectives, done)
+            if on_progress:
+                on_progress(progress)
+            want = config.trials - len(done)
+            if want <= 0 or time.monotonic() >= deadline:
+                return progress
+            study.sampler = make_sampler(config, len(done))
+            _run_batch(setting, study, pool, min(ASK_BATCH, want), done, progress)
+
+
+SCORE_KEYS = ("accuracy", "accuracy_quantized", "train_seconds", "diverged")
+UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_seconds": 0.0,
+             "diverged": ""}
+
+
+def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor, size: int,
+               done: list[optuna.trial.FrozenTrial], progress: Progress) -> None:
+    config, space, shape = setting.config, setting.space, setting.data
+    with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait_with_heartbeat)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+        trials = [study.ask() for _ in range(size)]
+    told: set[int] = set()
+    try:
+        candidates = []
+        for trial in trials:
+            cell, cells, dtype = space.suggest(trial)
+            arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
+                                shape.classes)
+            report = estimate(arch, setting.profile, ram_mode=space.ram_mode,  # type: ignore[arg-type]
+                              max_latency_ms=config.max_latency_ms,
+                              max_energy_uj=config.max_energy_uj)
+            record_constraints(trial, report)
+            candidates.append((trial, arch, report))
+
+        # Each distinct feasible architecture is trained once, ever: the study remembers.
+        known = {t.user_attrs["key"]: t for t in done if t.user_attrs.get("trained")}
+        new = {arch_key(arch): arch for _, arch, report in candidates
+               if report.fits and arch_key(arch) not in known}
+        futures = {key: pool.submit(_train, arch) for key, arch in new.items()}
+        scores = {key: _wait_with_heartbeat(future, study, trials) for key, future in futures.items()}
+
+        trained_by: dict[str, int] = {}
+        for trial, arch, report in candidates:
+            key, attrs = arch_key(arch), cost_attrs(arch, report)
+            if not report.fits:
+                score = UNTRAINED
+            elif key in known:
+                score = {k: known[key].user_attrs[k] for k in SCORE_KEYS}
+                attrs["reused_from"] = known[key].number
+            elif key in trained_by:
+                score, attrs["reused_from"] = scores[key], trained_by[key]
+            else:
+                score, attrs["trained"], trained_by[key] = scores[key], True, trial.number
+            attrs.update(score)
+            for name, value in attrs.items():
+                trial.set_user_attr(name, value)
+            study.tell(trial, objective_values(config.objectives, attrs))
+            told.add(trial.number)
+            progress.feasible += bool(report.fits)
+            progress.trained += bool(attrs["trained"])
+            progress.reused += "reused_from" in attrs
+    except BaseException:
+        for trial in trials:  # interrupted: the asked trials are lost, the study is not
+            if trial.number not in told:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+
+
+def _wait_with_heartbeat(future: Any, study: optuna.Study, trials: list[optuna.Trial]) -> dict:
+    """Wait for one proxy score, telling the storage every few seconds that we are alive."""
+    while True:
+        try:
+            return future.result(timeout=HEARTBEAT_SECONDS / 2)
+        except TimeoutError:
+            if is_heartbeat_enabled(study._storage):
+                for trial in trials:
+                    study._storage.record_heartbeat(trial._trial_id)
+
+
+def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial]) -> int:
+    """Distinct feasible architectures on the Pareto front so far (for the progress bar)."""
+    scored = {t.user_attrs["key"]: t for t in done
+              if t.user_attrs.get("feasible") and t.values is not None}
+    if not scored:
+        return 0
+    signs = np.array([-1.0 if OBJECTIVES[name] == "maximize" else 1.0 for name in objectives])
+    points = np.array([t.values for t in scored.values()]) * signs
+    return int(non_dominated(points).sum())
+
+
+def arch_key(arch: Architecture) -> str:
+    """What makes two candidates the same: architecture and dtype (the task is the study's)."""
+    return f"{arch.text}|{arch.dtype}"
+
+
+def cost_attrs(arch: Architecture, report: CostReport) -> dict[str, Any]:
+    """The user attributes every trial carries, trained or not."""
+    return {
+        "key": arch_key(arch),
+        "arch": arch.text,
+        "cell": arch.cell,
+        "layers": arch.layers,
+        "cells": ",".join(map(str, arch.cells)),
+        "dtype": arch.dtype,
+        "params": report.params,
+        "macc": report.macc,
+        "flash_bytes": report.flash_bytes,
+        "ram_bytes": report.ram_bytes,
+        "latency_ms": report.latency_ms,
+        "energy_uj": report.energy_uj,
+        "feasible": report.fits,
+        "violations": "; ".join(f"{k} +{v:,.6g}" for k, v in report.violations.items()),
+        "trained": False,
+    }
+
+
+def objective_values(objectives: tuple[str, ...], attrs: dict[str, Any]) -> list[float]:
+    """Values told to optuna. An untrained (infeasible) candidate scores accuracy 0: optuna
+    rejects NaN, and the constraints already rank it below every feasible one."""
+    values = []
+    for name in objectives:
+        value = float(attrs[name])
+        values.append(0.0 if name in ACCURACY_OBJECTIVES and math.isnan(value) else value)
+    return values
