@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Callable
@@ -51,6 +52,7 @@ OBJECTIVES = {  # name -> direction
 ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
 CONFIG_ATTR = "dse_config"
 HEARTBEAT_SECONDS = 10
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
 ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
 
 
@@ -407,6 +409,7 @@ def cost_attrs(arch: Architecture, report: CostReport) -> dict[str, Any]:
         "feasible": report.fits,
         "violations": "; ".join(f"{k} +{v:,.6g}" for k, v in report.violations.items()),
         "trained": False,
+        "worker": WORKER_ID,
     }
 
 

@@ -22,3 +22,53 @@ def run_dse(*args: str, cwd: Path | None = None, timeout: float = 600) -> subpro
 @pytest.fixture
 def dse():
     return run_dse
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback, started for the test session and stopped after.
+
+    Uses Debian's ``postgresql`` package (installed by .ci/run). PostgreSQL refuses to run
+    as root, so as root the server runs as the ``postgres`` user.
+    """
+    import glob
+    import os
+    import shutil
+    import tempfile
+
+    pytest.importorskip("psycopg2")
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/run must apt-get install postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bindir = Path(bins[-1]).parent
+    base = Path(tempfile.mkdtemp(prefix="dse-postgres-"))  # not under pytest's 0700 root dirs
+    data, sockets = base / "data", base / "sockets"
+    sockets.mkdir()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockets, "postgres")
+    port = _free_port()
+
+    def call(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+
+    call(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    call(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "start",
+         "-o", f"-h 127.0.0.1 -p {port} -k {sockets} -c max_connections=100")
+    try:
+        call(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "dse")
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/dse"
+    finally:
+        call(str(bindir / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop")
+        shutil.rmtree(base, ignore_errors=True)
