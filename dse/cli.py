@@ -341,6 +341,43 @@ def _cmd_dashboard(args: argparse.Namespace) -> None:
         print(f"wrote {dashboard.export_image(runner.study_views(studies), Path(args.image))}")
 
 
+# --- dse experiment --------------------------------------------------------------------
+
+EXIT_DIFFERS = 3  # dse experiment verify: the rerun differs from the stored results
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dse import experiment
+
+    exp = experiment.load_experiment(args.file)
+    out_root = Path(args.out)
+    show = not args.no_progress and not args.json
+    if args.action == "run":
+        out_dir = experiment.run_experiment(exp, out_root=out_root, workers=args.workers,
+                                            show_progress=show)
+        if args.json:
+            _print_json(json.loads((out_dir / "experiment.json").read_text()))
+        else:
+            print(f"experiment {exp.name} (hash {exp.hash}): results in {out_dir}/")
+        return 0
+    verdict = experiment.verify_experiment(exp, out_root=out_root, show_progress=show)
+    if args.json:
+        _print_json({"experiment": exp.name, "identical": verdict.identical,
+                     "differences": list(verdict.differences), "likely_causes": list(verdict.causes)})
+    elif verdict.identical:
+        print(f"experiment {exp.name}: identical trials and Pareto sets (timing columns aside)")
+    else:
+        print(f"experiment {exp.name}: the rerun DIFFERS from the stored results")
+        for line in verdict.differences:
+            print(f"  - {line}")
+        print("likely causes:" if verdict.causes else "likely cause: unknown (same versions and data)")
+        for line in verdict.causes:
+            print(f"  - {line}")
+    return 0 if verdict.identical else EXIT_DIFFERS
+
+
 # --- entry point ----------------------------------------------------------------------
 
 
@@ -407,6 +444,16 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--output", "-o", default="dashboard.html", help="HTML file to write")
     dash.add_argument("--image", help="also export the main plot as PNG or SVG (needs kaleido)")
     dash.set_defaults(func=_cmd_dashboard)
+
+    exp = verbs.add_parser("experiment", help="run or verify a reproducible experiment file")
+    exp.add_argument("action", choices=["run", "verify"],
+                     help="run: run or resume it; verify: rerun from scratch and compare")
+    exp.add_argument("file", help="experiment .toml file (see experiments/)")
+    exp.add_argument("--out", default="runs/experiments", help="results folder")
+    exp.add_argument("--workers", type=_positive_int, help="local processes (results unchanged)")
+    exp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    exp.add_argument("--json", action="store_true", help="print the result as JSON")
+    exp.set_defaults(func=_cmd_experiment)
     return parser
 
 
@@ -414,15 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        func: Callable[[argparse.Namespace], None] = args.func
-        func(args)
+        func: Callable[[argparse.Namespace], int | None] = args.func
+        status = func(args)
     except DseError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("dse: interrupted", file=sys.stderr)
+        print("dse: interrupted; finished trials are saved, rerun the same command to resume",
+              file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,239 @@
+"""Reproducible experiments: a TOML file that names a whole search, run and verified.
+
+An experiment resolves to one :class:`~dse.search.SearchConfig` per profile and runs each
+through the same code path as ``dse run``. Its results live in ``<out>/<name>/``: one
+folder per study plus ``experiment.json`` (resolved config and its hash, versions, Python,
+platform, git commit and dirty flag, data checksums, start and end times) and a dashboard
+comparing the profiles. ``verify`` reruns from scratch in a temporary folder and compares.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+
+from dse import results, runner
+from dse.errors import DseError
+from dse.search import SearchConfig, file_sha256
+
+_FIELDS = {  # key -> (type, required)
+    "name": (str, True),
+    "description": (str, False),
+    "profiles": (list, True),
+    "space": (str, False),
+    "task": (str, False),
+    "data": (str, False),
+    "data_sha256": (str, False),
+    "sampler": (str, False),
+    "objectives": (list, False),
+    "max_latency_ms": (float, False),
+    "max_energy_uj": (float, False),
+    "trials": (int, True),
+    "seed": (int, False),
+    "epochs": (int, False),
+    "batch_size": (int, False),
+    "workers": (int, False),
+}
+COMPARED_OUT = set(results.TIMING_COLUMNS) | {"worker"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment file: its name, where it is, and one config per profile."""
+
+    name: str
+    path: Path
+    description: str
+    configs: tuple[SearchConfig, ...]
+    workers: int
+
+    def resolved(self) -> dict[str, Any]:
+        """The resolved configs, as plain data: what the hash covers."""
+        return {"name": self.name, "studies": [c.identity() | {"trials": c.trials,
+                                                               "timeout_s": c.timeout_s}
+                                               for c in self.configs]}
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.resolved(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Parse and check an experiment file; relative data/space paths are from its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise DseError(f"Experiment file {path} does not exist.")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise DseError(f"Experiment file {path} is not valid TOML: {exc}.") from None
+    unknown = sorted(set(data) - set(_FIELDS))
+    if unknown:
+        raise DseError(f"Unknown field {unknown[0]!r} in experiment file {path}. "
+                       f"Known fields: {', '.join(_FIELDS)}.")
+    for key, (kind, required) in _FIELDS.items():
+        if key not in data:
+            if required:
+                raise DseError(f"The experiment file {path} is missing the field {key!r}.")
+            continue
+        ok = isinstance(data[key], kind) or (kind is float and isinstance(data[key], int))
+        if not ok or isinstance(data[key], bool):
+            raise DseError(f"The {key!r} field of experiment file {path} must be a "
+                           f"{kind.__name__}. Got {data[key]!r} instead.")
+    here = path.resolve().parent
+
+    def local(value: str | None) -> str | None:
+        if value is None or not (value.endswith(".toml") or value.endswith(".npz")):
+            return value
+        return str((here / value).resolve())
+
+    data_path = local(data.get("data"))
+    configs = tuple(
+        SearchConfig(
+            profile=local(profile) or profile,
+            space=local(data.get("space", "default")) or "default",
+            task=data.get("task") if data_path is None else None,
+            data=data_path,
+            data_sha256=data.get("data_sha256"),
+            sampler=data.get("sampler", "auto"),
+            objectives=tuple(data.get("objectives", SearchConfig.objectives)),
+            max_latency_ms=data.get("max_latency_ms"),
+            max_energy_uj=data.get("max_energy_uj"),
+            epochs=data.get("epochs"),
+            batch_size=data.get("batch_size"),
+            seed=data.get("seed", 0),
+            trials=data["trials"],
+        )
+        for profile in data["profiles"]
+    )
+    return Experiment(data["name"], path, data.get("description", ""), configs,
+                      data.get("workers", 1))
+
+
+def study_name(config: SearchConfig) -> str:
+    return runner.default_study_name(config)
+
+
+def run_experiment(experiment: Experiment, *, out_root: Path = Path("runs/experiments"),
+                   workers: int | None = None, show_progress: bool = True) -> Path:
+    """Run (or resume) every study of the experiment; write ``experiment.json``."""
+    out_dir = out_root / experiment.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    studies = []
+    for config in experiment.configs:
+        outputs = runner.run(config, out_root=out_dir, workers=workers or experiment.workers,
+                             show_progress=show_progress)
+        studies.append(optuna.load_study(study_name=outputs.study_name, storage=outputs.storage))
+    if len(studies) > 1:
+        runner.write_dashboard(studies, out_dir / "dashboard.html")
+    manifest = {
+        "experiment": experiment.name,
+        "file": str(experiment.path),
+        "hash": experiment.hash,
+        "resolved": experiment.resolved(),
+        "data_sha256": {c.data: file_sha256(c.data) for c in experiment.configs if c.data},
+        "studies": [study_name(c) for c in experiment.configs],
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "environment": results.environment(),
+    }
+    (out_dir / "experiment.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return out_dir
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``verify`` found: identical, or the differences and their likely causes."""
+
+    identical: bool
+    differences: tuple[str, ...]
+    causes: tuple[str, ...]
+
+
+def verify_experiment(experiment: Experiment, *, out_root: Path = Path("runs/experiments"),
+                      show_progress: bool = True) -> Verdict:
+    """Rerun from scratch in a temporary folder and compare with the stored results."""
+    stored_dir = out_root / experiment.name
+    manifest_path = stored_dir / "experiment.json"
+    if not manifest_path.is_file():
+        raise DseError(f"No stored results for experiment {experiment.name!r} in {stored_dir}: "
+                       f"run 'dse experiment run {experiment.path}' first.")
+    stored = json.loads(manifest_path.read_text())
+    causes = _likely_causes(stored, experiment)
+    differences: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dse-verify-") as folder:
+        try:
+            fresh_dir = run_experiment(experiment, out_root=Path(folder),
+                                       show_progress=show_progress)
+        except DseError as exc:
+            return Verdict(False, (f"the rerun could not start: {exc}",), tuple(causes))
+        for config in experiment.configs:
+            name = study_name(config)
+            differences += _compare_study(name, stored_dir / name, fresh_dir / name)
+    return Verdict(not differences, tuple(differences), tuple(causes) if differences else ())
+
+
+def _compare_study(name: str, stored: Path, fresh: Path) -> list[str]:
+    if not (stored / "trials.csv").is_file():
+        return [f"{name}: no stored trials.csv in {stored}"]
+    old, new = (_comparable(pd.read_csv(d / "trials.csv")) for d in (stored, fresh))
+    if old.equals(new):
+        old_front, new_front = (_comparable(pd.read_csv(d / "pareto.csv")) for d in (stored, fresh))
+        return [] if old_front.equals(new_front) else [f"{name}: the Pareto sets differ"]
+    # Trials from asynchronous workers come in another order: compare scores per architecture.
+    scores_old, scores_new = (_scores_by_arch(frame) for frame in (old, new))
+    common = scores_old.index.intersection(scores_new.index)
+    changed = [key for key in common if not scores_old.loc[key].equals(scores_new.loc[key])]
+    if changed:
+        key = changed[0]
+        return [f"{name}: {len(changed)} of {len(common)} architectures scored differently, "
+                f"e.g. {key}: stored {scores_old.loc[key].to_dict()}, "
+                f"rerun {scores_new.loc[key].to_dict()}"]
+    if len(old) != len(new):
+        return [f"{name}: {len(old)} stored trials, {len(new)} in the rerun"]
+    return [f"{name}: the same architectures scored the same, but the trials came in another "
+            f"order (a study shared by asynchronous workers is not bit-identical)"]
+
+
+def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.drop(columns=[c for c in frame.columns if c in COMPARED_OUT]).reset_index(drop=True)
+
+
+def _scores_by_arch(frame: pd.DataFrame) -> pd.DataFrame:
+    scored = frame[frame["state"] == "COMPLETE"].copy()
+    scored["key"] = scored["arch"] + "|" + scored["dtype"]
+    return scored.drop_duplicates("key").set_index("key")[["accuracy", "accuracy_quantized",
+                                                           "latency_ms", "flash_bytes",
+                                                           "ram_bytes"]].sort_index()
+
+
+def _likely_causes(stored: dict[str, Any], experiment: Experiment) -> list[str]:
+    causes = []
+    if stored.get("hash") != experiment.hash:
+        causes.append(f"the experiment file changed (config hash {stored.get('hash')} -> "
+                      f"{experiment.hash})")
+    for path, digest in stored.get("data_sha256", {}).items():
+        now = file_sha256(path) if Path(path).is_file() else "missing"
+        if now != digest:
+            causes.append(f"data file {path} changed (sha256 {digest[:12]}... -> {now[:12]}...)")
+    then, now = stored.get("environment", {}), results.environment()
+    for package, version in then.get("packages", {}).items():
+        if now["packages"].get(package) != version:
+            causes.append(f"{package} version changed ({version} -> {now['packages'].get(package)})")
+    if then.get("python") != now["python"]:
+        causes.append(f"Python changed ({then.get('python')} -> {now['python']})")
+    if then.get("git", {}).get("commit") != now["git"]["commit"] or now["git"]["dirty"]:
+        causes.append(f"dse source changed (commit {then.get('git', {}).get('commit')} -> "
+                      f"{now['git']['commit']}{', uncommitted changes' if now['git']['dirty'] else ''})")
+    return causes
