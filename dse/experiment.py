@@ -88,7 +88,7 @@ def load_experiment(path: str | Path) -> Experiment:
             continue
         ok = isinstance(data[key], kind) or (kind is float and isinstance(data[key], int))
         if not ok or isinstance(data[key], bool):
-            raise DseError(f"The {key!r} field of experiment file {path} must be a "
+            raise DseError(f"The {key!r} field of experiment file {path} must be of type "
                            f"{kind.__name__}. Got {data[key]!r} instead.")
     here = path.resolve().parent
 

@@ -21,7 +21,8 @@ from dse.errors import DseError
 from dse.resources import data_dir
 
 _KNOWN_KEYS = ("name", "description", "layers", "cells", "shared_cells", "cell_types", "dtypes",
-               "ram_mode")
+               "ram_mode", "encoding")
+ENCODINGS = ("fixed", "conditional")
 
 
 class Suggester(Protocol):
@@ -42,6 +43,7 @@ class SearchSpace:
     dtypes: tuple[str, ...] = DTYPES
     shared_cells: bool = False
     ram_mode: str = "window"
+    encoding: str = "fixed"
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -60,8 +62,9 @@ class SearchSpace:
                 f"[1, {MAX_CELLS}]. Got {list(self.cells)!r} instead."
             )
         for key, values, known in (("cell_types", self.cell_types, CELL_TYPES),
-                                   ("dtypes", self.dtypes, DTYPES), ("ram_mode", (self.ram_mode,),
-                                                                     RAM_MODES)):
+                                   ("dtypes", self.dtypes, DTYPES),
+                                   ("ram_mode", (self.ram_mode,), RAM_MODES),
+                                   ("encoding", (self.encoding,), ENCODINGS)):
             bad = [v for v in values if v not in known] or ([] if values else ["(empty)"])
             if bad:
                 raise DseError(
@@ -69,12 +72,17 @@ class SearchSpace:
                 )
 
     def suggest(self, trial: Suggester) -> tuple[str, tuple[int, ...], str]:
-        """Ask the trial for one candidate: (cell type, cells per layer, dtype)."""
+        """Ask the trial for one candidate: (cell type, cells per layer, dtype).
+
+        The ``conditional`` encoding asks only for the layers in use (kept to measure it
+        against ``fixed``; see experiments/bench_samplers.py).
+        """
         cell = trial.suggest_categorical("cell_type", list(self.cell_types))
         dtype = trial.suggest_categorical("dtype", list(self.dtypes))
         layers = trial.suggest_categorical("layers", list(range(self.min_layers,
                                                                 self.max_layers + 1)))
-        names = ["cells"] if self.shared_cells else [f"cells_{k + 1}" for k in range(self.max_layers)]
+        used = layers if self.encoding == "conditional" else self.max_layers
+        names = ["cells"] if self.shared_cells else [f"cells_{k + 1}" for k in range(used)]
         chosen = [trial.suggest_categorical(name, list(self.cells)) for name in names]
         cells = chosen * layers if self.shared_cells else chosen[:layers]
         return cell, tuple(cells[:layers]), dtype
@@ -146,5 +154,6 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         dtypes=tuple(data.get("dtypes", DTYPES)),
         shared_cells=bool(data.get("shared_cells", False)),
         ram_mode=data.get("ram_mode", "window"),
+        encoding=data.get("encoding", "fixed"),
         description=data.get("description", ""),
     )

@@ -102,7 +102,10 @@ def main() -> None:
     parser.add_argument("--profile", default="stm32l4")
     parser.add_argument("--space", default="small")
     parser.add_argument("--task", default="motion")
-    parser.add_argument("--samplers", nargs="+", default=["random", "tpe", "nsga2", "gp"])
+    parser.add_argument("--samplers", nargs="+",
+                        default=["random", "tpe", "tpe-conditional", "nsga2", "gp",
+                                 "gp-conditional"],
+                        help="NAME or NAME-conditional (layer cells asked only when used)")
     parser.add_argument("--shares", nargs="+", type=float, default=[0.1, 0.2, 0.3, 0.5])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = parser.parse_args()
@@ -127,11 +130,14 @@ def main() -> None:
         for share in args.shares:
             trials = max(2, round(share * len(table)))
             ratios, recovered = [], []
+            name, _, encoding = sampler.partition("-")
             for seed in args.seeds:
-                config = replace(base, sampler=sampler, trials=trials, seed=seed)
+                config = replace(base, sampler=name, trials=trials, seed=seed)
                 with tempfile.TemporaryDirectory() as folder:
                     study = open_study(config, f"sqlite:///{folder}/s.db", "bench")
-                    setting = replace(resolve(replace(base, seed=seed)), config=config)
+                    setting = resolve(replace(base, seed=seed))
+                    space = replace(setting.space, encoding=encoding or "fixed")
+                    setting = replace(setting, config=config, space=space)
                     run_study(setting, study)
                     found = {t.user_attrs["key"] for t in study.trials}
                 hv = hypervolume(front_points([table[k] for k in found]), reference)
@@ -139,20 +145,20 @@ def main() -> None:
                 recovered.append(len(found & truth_keys) / len(truth_keys))
             rows.append((sampler, share, trials, statistics.median(ratios),
                          statistics.median(recovered)))
-            print(f"  {sampler:<7} {share:>4.0%} {trials:>4} trials  HV ratio "
+            print(f"  {sampler:<15} {share:>4.0%} {trials:>4} trials  HV ratio "
                   f"{statistics.median(ratios):.3f}  front recovered "
                   f"{statistics.median(recovered):.2f}", flush=True)
 
     print()
     print(f"sampler quality on {args.space} ({len(table)} architectures), task {args.task}, "
           f"profile {args.profile}; median of seeds {args.seeds}")
-    print(f"{'sampler':<8}{'share':>7}{'trials':>8}{'HV ratio':>10}{'vs random':>11}"
+    print(f"{'sampler':<16}{'share':>7}{'trials':>8}{'HV ratio':>10}{'vs random':>11}"
           f"{'front found':>13}")
     random_hv = {share: hv for sampler, share, _, hv, _ in rows if sampler == "random"}
     for sampler, share, trials, hv, found in rows:
         baseline = random_hv.get(share)
         versus = f"{hv / baseline:.3f}" if baseline else "-"
-        print(f"{sampler:<8}{share:>7.0%}{trials:>8}{hv:>10.3f}{versus:>11}{found:>13.2f}")
+        print(f"{sampler:<16}{share:>7.0%}{trials:>8}{hv:>10.3f}{versus:>11}{found:>13.2f}")
 
 
 if __name__ == "__main__":

@@ -58,5 +58,5 @@ def test_bad_space_files(tmp_path, text: str, message: str) -> None:
 
 
 def test_unknown_space_lists_available() -> None:
-    with pytest.raises(DseError, match="Unknown search space 'huge'. Available: default, small"):
+    with pytest.raises(DseError, match="Unknown search space 'huge'. Available: default, int8, small, wide"):
         load_space("huge")
