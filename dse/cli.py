@@ -230,7 +230,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    from dse.search import OBJECTIVES, SAMPLERS
+    from dse.config import OBJECTIVES, SAMPLERS
 
     parser.add_argument("--space", default="default", help="search space name or .toml path")
     parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
@@ -264,7 +264,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from dse import runner
-    from dse.search import SearchConfig, file_sha256
+    from dse.config import SearchConfig
+    from dse.search import file_sha256
 
     task = args.task if args.task or args.data else "motion"
     config = SearchConfig(

@@ -22,8 +22,9 @@ import optuna
 import pandas as pd
 
 from dse import results, runner
+from dse.config import SearchConfig
 from dse.errors import DseError
-from dse.search import SearchConfig, file_sha256
+from dse.search import file_sha256
 
 _FIELDS = {  # key -> (type, required)
     "name": (str, True),

@@ -14,14 +14,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from dse import results
-from dse.search import (
-    CONFIG_ATTR,
-    Progress,
-    SearchConfig,
-    open_study,
-    resolve,
-    run_study,
-)
+from dse.config import SearchConfig
+from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ import optuna
 
 from dse import search
 from dse.architecture import Architecture
+from dse.config import SearchConfig
 from dse.cost import estimate
 from dse.pareto import non_dominated
-from dse.search import SearchConfig, arch_key, open_study, resolve, run_study
+from dse.search import arch_key, open_study, resolve, run_study
 
 CACHE = Path(__file__).resolve().parent / "results"
 
