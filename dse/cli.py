@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -467,6 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DseError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `dse cost ... --json | head`: the reader left, fine
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("dse: interrupted; finished trials are saved, rerun the same command to resume",
               file=sys.stderr)
