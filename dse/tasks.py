@@ -1,0 +1,249 @@
+"""Sequence data for the proxy: built-in tasks made from a seed, and the user's own .npz.
+
+The built-in tasks look like what MCU users solve and are tuned so architecture matters
+(small networks score clearly worse than large ones within the proxy budget):
+
+* ``motion``: 6-class activity recognition from a 6-axis IMU (accelerometer + gyroscope):
+  class-specific motifs, shared between some classes, time-warped, noisy, random gain.
+* ``temporal_order``: the temporal-order problem of Hochreiter & Schmidhuber (1997): the
+  class is the order of two relevant symbols (X/Y) placed far apart among distractors.
+* ``anomaly``: a 3-channel vibration sensor; normal, or one of four anomalies (spike
+  burst, slow drift, frequency shift, stuck sensor), subtle against the noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dse.errors import DseError
+
+MIN_PER_CLASS = 5
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test splits of one task, features standardized with training statistics."""
+
+    name: str
+    X_train: np.ndarray  # (N, T, F) float32
+    y_train: np.ndarray  # (N,) int64 in 0..K-1
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: int
+
+    @property
+    def timesteps(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def features(self) -> int:
+        return int(self.X_train.shape[2])
+
+
+# --- built-in tasks ----------------------------------------------------------------------
+
+
+def _motion(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    T, F, K = 48, 6, 6
+    # Each class mixes two of four motifs per channel; neighbouring classes share one, so
+    # telling them apart needs the relation between channels over the whole window.
+    motif_rng = np.random.default_rng(1234)  # the motifs are the task, fixed across seeds
+    freqs = motif_rng.uniform(0.5, 3.0, size=(4, F))
+    phases = motif_rng.uniform(0, 2 * np.pi, size=(4, F))
+    mix = np.array([[0, 1], [1, 2], [2, 3], [3, 0], [0, 2], [1, 3]])
+    y = np.arange(n) % K
+    rng.shuffle(y)
+    u = np.linspace(0, 1, T)
+    X = np.empty((n, T, F), np.float32)
+    for row, label in enumerate(y):
+        speed, shift = rng.uniform(0.75, 1.3), rng.uniform(0, 1)
+        warp = (u * speed + shift + 0.08 * np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * u))[:, None]
+        a, b = mix[label]
+        weight = rng.uniform(0.35, 0.65)
+        signal = weight * np.sin(2 * np.pi * freqs[a] * warp * 2 + phases[a]) + (1 - weight) * \
+            np.sin(2 * np.pi * freqs[b] * warp * 2 + phases[b])
+        X[row] = rng.uniform(0.6, 1.4) * signal + rng.normal(0, 0.55, size=(T, F))
+    return X, y
+
+
+def _temporal_order(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Symbols: 0-3 distractors a-d, 4 = X, 5 = Y, 6 = start B, 7 = end E (one-hot, F = 8).
+    T, K = 40, 4
+    y = np.arange(n) % K
+    rng.shuffle(y)
+    symbols = rng.integers(0, 4, size=(n, T))
+    symbols[:, 0], symbols[:, -1] = 6, 7
+    first = rng.integers(4, 12, size=n)
+    second = rng.integers(20, 30, size=n)
+    symbols[np.arange(n), first] = 4 + y // 2  # X or Y
+    symbols[np.arange(n), second] = 4 + y % 2
+    X = np.eye(8, dtype=np.float32)[symbols]
+    return X + rng.normal(0, 0.1, size=X.shape).astype(np.float32), y
+
+
+def _anomaly(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    T, F, K = 60, 3, 5
+    y = np.arange(n) % K
+    rng.shuffle(y)
+    base_freq = rng.uniform(0.08, 0.12, size=(n, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(n, 1, F))
+    freq = np.repeat(base_freq, T, axis=1).copy()  # (n, T, 1)
+    start = rng.integers(15, 40, size=n)
+    X = np.empty((n, T, F), np.float32)
+    for row, label in enumerate(y):
+        f = freq[row]
+        if label == 3:  # frequency shift from `start` on
+            f = f.copy()
+            f[start[row]:] *= 1.35
+        signal = np.sin(2 * np.pi * np.cumsum(f, axis=0)[None] + phase[row])[0]  # (T, F)
+        noise = rng.normal(0, 0.3, size=(T, F))
+        if label == 1:  # a short burst of spikes
+            idx = start[row] + rng.integers(0, 6, size=3)
+            noise[idx] += rng.choice([-1.6, 1.6], size=(3, F))
+        elif label == 2:  # slow drift
+            noise += np.clip((np.arange(T) - start[row]) / 30.0, 0, None)[:, None] * 0.9
+        elif label == 4:  # stuck sensor: one channel freezes
+            channel = rng.integers(0, F)
+            signal[start[row]:, channel] = signal[start[row], channel]
+            noise[start[row]:, channel] *= 0.15
+        X[row] = signal + noise
+    return X, y
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    make: Callable[[np.random.Generator, int], tuple[np.ndarray, np.ndarray]]
+    train: int
+    test: int
+    description: str
+
+
+TASKS = {
+    "motion": TaskSpec(_motion, 1200, 600,
+                       "6-axis IMU activity recognition: warped, noisy motifs shared by classes"),
+    "temporal_order": TaskSpec(_temporal_order, 1200, 600,
+                               "order of two symbols far apart among distractors (long memory)"),
+    "anomaly": TaskSpec(_anomaly, 1000, 500,
+                        "3-channel vibration sensor: normal or one of 4 anomaly types"),
+}
+
+
+def available_tasks() -> list[str]:
+    return list(TASKS)
+
+
+def load_task(name: str, seed: int = 0) -> Dataset:
+    """A built-in task, generated from ``seed`` (the same seed, the same data)."""
+    if name not in TASKS:
+        raise DseError(f"Unknown task {name!r}. Available: {', '.join(TASKS)}; "
+                       f"or pass your own data with --data FILE.npz.")
+    spec = TASKS[name]
+    rng = np.random.default_rng([seed, _stable_id(name)])
+    X, y = spec.make(rng, spec.train + spec.test)
+    classes = int(y.max()) + 1
+    return _standardized(name, X[: spec.train], y[: spec.train], X[spec.train:],
+                         y[spec.train:], classes)
+
+
+def task_info(name: str) -> dict:
+    """Name, shape and description of a built-in task (for ``dse tasks``)."""
+    data = load_task(name)
+    spec = TASKS[name]
+    return {"name": name, "timesteps": data.timesteps, "features": data.features,
+            "classes": data.classes, "train": spec.train, "test": spec.test,
+            "description": spec.description}
+
+
+def _stable_id(text: str) -> int:
+    return sum((i + 1) * ord(ch) for i, ch in enumerate(text))
+
+
+# --- user data ---------------------------------------------------------------------------
+
+
+def load_npz(path: str | Path, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
+    """The user's ``.npz``: ``X_train`` [N, T, F], ``y_train`` [N] in 0..K-1, optionally
+    ``X_test``/``y_test`` (otherwise a seeded stratified split)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DseError(f"Data file {path} does not exist.")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DseError(f"Data file {path} is not a readable .npz archive: {exc}.") from None
+    with archive:
+        keys = set(archive.files)
+        for key in ("X_train", "y_train"):
+            if key not in keys:
+                raise DseError(f"Data file {path} has no array {key!r} (it has: "
+                               f"{', '.join(sorted(keys)) or 'none'}). Save it with "
+                               f"np.savez(path, X_train=X, y_train=y).")
+        if ("X_test" in keys) != ("y_test" in keys):
+            raise DseError(f"Data file {path} must have both 'X_test' and 'y_test', or neither.")
+        arrays = {key: archive[key] for key in ("X_train", "y_train", "X_test", "y_test")
+                  if key in keys}
+    X, y = _checked(path, "X_train", arrays["X_train"], "y_train", arrays["y_train"])
+    classes = int(y.max()) + 1
+    if "X_test" in arrays:
+        X_test, y_test = _checked(path, "X_test", arrays["X_test"], "y_test", arrays["y_test"])
+        if X_test.shape[1:] != X.shape[1:]:
+            raise DseError(f"Data file {path}: 'X_test' has shape {X_test.shape}, but its "
+                           f"timesteps and features must match 'X_train' {X.shape[1:]}.")
+        if y_test.max() >= classes:
+            raise DseError(f"Data file {path}: 'y_test' has label {int(y_test.max())}, not seen "
+                           f"in 'y_train' (labels 0..{classes - 1}).")
+    else:
+        train, test = _stratified_split(y, test_fraction, seed)
+        X, y, X_test, y_test = X[train], y[train], X[test], y[test]
+    counts = np.bincount(y, minlength=classes)
+    if counts.min() < MIN_PER_CLASS:
+        label = int(np.argmin(counts))
+        raise DseError(f"Data file {path}: class {label} has {counts.min()} training samples; "
+                       f"each class needs at least {MIN_PER_CLASS}.")
+    return _standardized(path.stem, X, y, X_test, y_test, classes)
+
+
+def _checked(path: Path, x_key: str, X: np.ndarray, y_key: str, y: np.ndarray):
+    if X.ndim != 3:
+        raise DseError(f"Data file {path}: {x_key!r} must have 3 dimensions [N, T, F]; "
+                       f"got shape {X.shape}. Add a feature axis with X[..., None] if F = 1.")
+    if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+        raise DseError(f"Data file {path}: {x_key!r} must be finite numbers (found NaN, inf "
+                       f"or non-numbers); clean or impute them first.")
+    if y.ndim != 1 or len(y) != len(X):
+        raise DseError(f"Data file {path}: {y_key!r} must be a vector of {len(X)} labels, one "
+                       f"per sample of {x_key!r}; got shape {y.shape}.")
+    if not np.issubdtype(y.dtype, np.integer) and not (
+        np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    ):
+        raise DseError(f"Data file {path}: {y_key!r} must hold integer class labels; got "
+                       f"{y.dtype}.")
+    y = y.astype(np.int64)
+    if y.min() < 0:
+        raise DseError(f"Data file {path}: {y_key!r} has label {int(y.min())}; labels must be "
+                       f"0..K-1.")
+    return X.astype(np.float32), y
+
+
+def _stratified_split(y: np.ndarray, fraction: float, seed: int):
+    rng = np.random.default_rng([seed, 7])
+    train, test = [], []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        cut = int(math.floor(len(members) * fraction))
+        test += list(members[:cut])
+        train += list(members[cut:])
+    return np.sort(np.array(train, int)), np.sort(np.array(test, int))
+
+
+def _standardized(name: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray,
+                  y_test: np.ndarray, classes: int) -> Dataset:
+    mean = X.mean(axis=(0, 1), keepdims=True)
+    std = X.std(axis=(0, 1), keepdims=True) + 1e-6
+    return Dataset(name, ((X - mean) / std).astype(np.float32), y.astype(np.int64),
+                   ((X_test - mean) / std).astype(np.float32), y_test.astype(np.int64), classes)

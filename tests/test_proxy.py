@@ -1,0 +1,92 @@
+"""The proxy score: deterministic in any process, quantization measured, divergence handled."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dse.architecture import Architecture
+from dse.proxy import DEFAULT_BUDGET, evaluate, quantize
+from dse.tasks import load_task
+
+QUICK = replace(DEFAULT_BUDGET, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def motion():
+    return load_task("motion")
+
+
+def arch(data, text: str = "lstm:16", dtype: str = "int8") -> Architecture:
+    cell, cells = text.split(":")
+    return Architecture(cell, tuple(map(int, cells.split(","))), dtype, data.features,
+                        data.timesteps, data.classes)
+
+
+def test_score_is_deterministic_and_order_free(motion) -> None:
+    a, b = arch(motion, "gru:8"), arch(motion, "lstm:8")
+    first = evaluate(a, motion, budget=QUICK, seed=3)
+    evaluate(b, motion, budget=QUICK, seed=3)  # another candidate in between changes nothing
+    again = evaluate(a, motion, budget=QUICK, seed=3)
+    assert (first.accuracy, first.accuracy_quantized) == (again.accuracy, again.accuracy_quantized)
+    other_seed = evaluate(a, motion, budget=QUICK, seed=4)
+    assert other_seed.accuracy != first.accuracy or other_seed.epochs_run != first.epochs_run
+
+
+def test_score_is_identical_in_another_process(motion) -> None:
+    result = evaluate(arch(motion, "gru:8"), motion, budget=QUICK, seed=1)
+    code = (
+        "import json; from dataclasses import replace; from dse.architecture import parse_arch;"
+        "from dse.proxy import DEFAULT_BUDGET, evaluate; from dse.tasks import load_task;"
+        "d = load_task('motion'); a = parse_arch('gru:8', features=d.features, "
+        "timesteps=d.timesteps, classes=d.classes);"
+        "r = evaluate(a, d, budget=replace(DEFAULT_BUDGET, epochs=2), seed=1);"
+        "print(json.dumps([r.accuracy, r.accuracy_quantized]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [result.accuracy, result.accuracy_quantized]
+
+
+def test_bigger_networks_learn_more(motion) -> None:
+    small = evaluate(arch(motion, "gru:4"), motion, budget=QUICK)
+    big = evaluate(arch(motion, "gru:48"), motion, budget=QUICK)
+    assert big.accuracy > small.accuracy + 0.1
+    assert 1 / motion.classes < big.accuracy <= 1
+
+
+def test_quantization_is_measured_not_assumed(motion) -> None:
+    a = arch(motion, "lstm:16", "int8")
+    result = evaluate(a, motion, budget=QUICK)
+    assert abs(result.accuracy - result.accuracy_quantized) < 0.08
+    from dse.cells import init_network
+
+    net = init_network("lstm", motion.features, (16,), motion.classes, np.random.default_rng(0))
+    deployed, quant = quantize(net, "int8", motion.X_train)
+    weights = deployed.layers[0].weight_ih
+    assert not np.array_equal(weights, net.layers[0].weight_ih)
+    assert len(np.unique(np.round(weights / (np.abs(weights).max() / 127)))) <= 255
+    assert quant is not None and quant.io_bits == 8
+    same, none = quantize(net, "float32", motion.X_train)
+    assert same is net and none is None
+    float_result = evaluate(arch(motion, "lstm:16", "float32"), motion, budget=QUICK)
+    assert float_result.accuracy == float_result.accuracy_quantized == result.accuracy
+
+
+def test_divergence_is_reported_not_raised(motion) -> None:
+    wild = replace(QUICK, learning_rate=1e38, clip_norm=1e38)
+    result = evaluate(arch(motion, "lstm:8"), motion, budget=wild)
+    assert result.diverged is not None and "loss became" in result.diverged
+    assert result.accuracy == pytest.approx(1 / motion.classes, abs=0.05)
+
+
+def test_training_runs_in_float32(motion) -> None:
+    from dse.cells import init_network, loss_and_grads
+
+    net = init_network("gru", motion.features, (8,), motion.classes, np.random.default_rng(0))
+    _, grads = loss_and_grads(net, motion.X_train[:8], motion.y_train[:8])
+    assert {g.dtype for g in grads} == {np.dtype(np.float32)}
