@@ -172,7 +172,7 @@ def verify_experiment(experiment: Experiment, *, out_root: Path = Path("runs/exp
                        f"run 'dse experiment run {experiment.path}' first.")
     stored = json.loads(manifest_path.read_text())
     causes = _likely_causes(stored, experiment)
-    differences: list[str] = []
+    differences = [cause for cause in causes if cause.startswith("data file")]  # not the same run
     with tempfile.TemporaryDirectory(prefix="dse-verify-") as folder:
         try:
             fresh_dir = run_experiment(experiment, out_root=Path(folder),
