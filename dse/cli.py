@@ -248,15 +248,20 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of sampler, data and proxy")
 
 
+DEFAULT_TRIALS = 100  # about 2 minutes on 2 cores for stm32l4 + motion (README)
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=_positive_int,
-                        help="finished trials the study should hold (reruns resume to it)")
+                        help=f"finished trials the study should hold (default {DEFAULT_TRIALS}; "
+                             f"rerunning resumes to it)")
     parser.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
     parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
     parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
     parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
-    parser.add_argument("--workers", type=_positive_int, default=1,
-                        help="local processes that train candidates in parallel")
+    parser.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+                        help="local processes that train candidates in parallel (default: one "
+                             "per core; results do not depend on it)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -274,7 +279,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
         objectives=tuple(args.objectives), max_latency_ms=args.max_latency_ms,
         max_energy_uj=args.max_energy_uj, epochs=args.epochs, batch_size=args.batch_size,
-        seed=args.seed, trials=args.trials or 60, timeout_s=args.timeout,
+        seed=args.seed, trials=args.trials or DEFAULT_TRIALS, timeout_s=args.timeout,
     )
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -322,7 +327,7 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
             for r in summary["pareto"]]
     print(f"Pareto front ({len(rows)} architectures):")
     print(table(["arch", "dtype", "accuracy", "acc (quant)", "latency ms", "flash", "RAM",
-                 "energy uJ"], rows))
+                 "energy uJ"], rows, formats=["", "", ".3f", ".3f", ",.2f", "", "", ",.1f"]))
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> None:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """An aligned text table; text columns align left, numbers right."""
-    cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]],
+          formats: Sequence[str] | None = None) -> str:
+    """An aligned text table; text columns align left, numbers right. ``formats`` gives a
+    format spec per column (``",.2f"``; empty for the default) so a column reads evenly."""
+    specs = list(formats) if formats else [""] * len(headers)
+    cells = [[str(h) for h in headers]] + [
+        [_cell(v, spec) for v, spec in zip(row, specs)] for row in rows
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     numeric = [
         any(_is_number(row[i]) for row in rows)
@@ -29,7 +34,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, spec: str = "") -> str:
+    if spec and _is_number(value) and value == value:
+        return format(value, spec)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
