@@ -18,6 +18,7 @@ int16 in Q3.12, as CMSIS-NN's LSTM does.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,6 +89,19 @@ def fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
     return (np.clip(np.round(x / scale), -top, top - 1) * scale).astype(x.dtype)
 
 
+_LOCAL = threading.local()
+
+
+def _buffer(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A scratch array reused from batch to batch (per thread). Fresh multi-megabyte arrays
+    cost page faults on every batch: about a third of the training time without this."""
+    pool = _LOCAL.__dict__.setdefault("pool", {})
+    key = (tag, shape, np.dtype(dtype).str)
+    if key not in pool:
+        pool[key] = np.empty(shape, dtype)
+    return pool[key]
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # stable for large |x|, no overflow warnings
 
@@ -106,64 +120,87 @@ class Cache:
 # --- LSTM --------------------------------------------------------------------------------
 
 
-def lstm_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None) -> Cache:
+def lstm_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: int = 0) -> Cache:
+    """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
     T, B, _ = x.shape
     C = layer.weight_hh.shape[1]
-    xp = x @ layer.weight_ih.T + (layer.bias_ih + layer.bias_hh)  # (T, B, 4C) hoisted
-    h = np.zeros((T + 1, B, C), x.dtype)  # (T+1, B, C)
-    c = np.zeros((T + 1, B, C), x.dtype)  # (T+1, B, C)
-    acts = np.empty((T, B, 4 * C), x.dtype)  # (T, B, 4C) i, f, g, o
-    tanh_c = np.empty((T, B, C), x.dtype)  # (T, B, C)
-    w_hh_t = layer.weight_hh.T.copy()  # (C, 4C)
+    # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: halve the i, f, o columns once, then one tanh
+    # and one multiply-add give all four gates of a step (fewer numpy calls per step).
+    half = np.full(4 * C, 0.5, x.dtype)  # (4C,)
+    half[2 * C: 3 * C] = 1.0  # g is a plain tanh
+    offset = np.where(half == 0.5, 0.5, 0.0).astype(x.dtype)  # (4C,)
+    xp = (x @ layer.weight_ih.T + (layer.bias_ih + layer.bias_hh)) * half  # (T, B, 4C) hoisted
+    w_hh_t = layer.weight_hh.T * half  # (C, 4C)
+    h = _buffer(f"h{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
+    c = _buffer(f"c{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
+    h[0], c[0] = 0.0, 0.0
+    acts = _buffer(f"acts{slot}", (T, B, 4 * C), x.dtype)  # (T, B, 4C) i, f, g, o
+    tanh_c = _buffer(f"tanh_c{slot}", (T, B, C), x.dtype)  # (T, B, C)
     for t in range(T):
-        a = xp[t] + h[t] @ w_hh_t  # (B, 4C)
-        acts[t, :, : 2 * C] = _sigmoid(a[:, : 2 * C])  # i, f
-        acts[t, :, 2 * C: 3 * C] = np.tanh(a[:, 2 * C: 3 * C])  # g
-        acts[t, :, 3 * C:] = _sigmoid(a[:, 3 * C:])  # o
+        a = h[t] @ w_hh_t  # (B, 4C)
+        a += xp[t]
+        np.tanh(a, out=acts[t])
+        acts[t] *= half
+        acts[t] += offset
         if quant:
             acts[t] = fake_quant(acts[t], GATE_SCALE, 16)
         i, f, g, o = (acts[t, :, k * C: (k + 1) * C] for k in range(4))  # (B, C) each
-        c[t + 1] = f * c[t] + i * g  # (B, C)
+        np.multiply(f, c[t], out=c[t + 1])  # (B, C)
+        c[t + 1] += i * g
         if quant:
             c[t + 1] = fake_quant(c[t + 1], CELL_STATE_SCALE, 16)
-        tanh_c[t] = np.tanh(c[t + 1])  # (B, C)
-        h[t + 1] = o * tanh_c[t]  # (B, C)
+        np.tanh(c[t + 1], out=tanh_c[t])  # (B, C)
+        np.multiply(o, tanh_c[t], out=h[t + 1])  # (B, C)
         if quant:
             h[t + 1] = fake_quant(h[t + 1], 2.0 ** -(quant.io_bits - 1), quant.io_bits)
     return Cache(x, h, acts, c, tanh_c)
 
 
 def lstm_backward(layer: Layer, cache: Cache, dh_out: np.ndarray) -> tuple[np.ndarray, list]:
-    """Gradients of the layer's parameters and of its input, given dL/dh for every step."""
+    """Gradients of the layer's parameters and of its input, given dL/dh for every step.
+
+    Every factor that does not depend on the recurrence is computed for all steps at once
+    before the loop, which then does three products, two sums and one matmul per step.
+    """
     T, B, C = dh_out.shape
     acts, c, tanh_c = cache.acts, cache.extra, cache.tanh_c
-    da = np.empty((T, B, 4 * C), dh_out.dtype)  # (T, B, 4C) pre-activation gradients
+    i, f, g, o = (acts[..., k * C: (k + 1) * C] for k in range(4))  # (T, B, C) each
+    coef = _buffer("coef", (T, B, 4, C), dh_out.dtype)  # (T, B, 4, C) d(pre-act)/d(dc or dh)
+    coef[:, :, 0] = g * i * (1.0 - i)  # di = dc * this
+    coef[:, :, 1] = c[:-1] * f * (1.0 - f)  # df = dc * this
+    coef[:, :, 2] = i * (1.0 - g**2)  # dg = dc * this
+    coef[:, :, 3] = tanh_c * o * (1.0 - o)  # do = dh * this
+    dc_from_dh = o * (1.0 - tanh_c**2)  # (T, B, C)
+    _flush_tiny(coef, dc_from_dh)  # saturated gates make subnormal factors
+    da = _buffer("da", (T, B, 4, C), dh_out.dtype)  # (T, B, 4, C) pre-activation gradients
     dh_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
     dc_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
     w_hh = layer.weight_hh  # (4C, C)
     for t in reversed(range(T)):
-        i, f, g, o = (acts[t, :, k * C: (k + 1) * C] for k in range(4))  # (B, C) each
         dh = dh_out[t] + dh_next  # (B, C)
-        dc = dc_next + dh * o * (1.0 - tanh_c[t] ** 2)  # (B, C)
-        da[t, :, :C] = dc * g * i * (1.0 - i)  # di
-        da[t, :, C: 2 * C] = dc * c[t] * f * (1.0 - f)  # df
-        da[t, :, 2 * C: 3 * C] = dc * i * (1.0 - g**2)  # dg
-        da[t, :, 3 * C:] = dh * tanh_c[t] * o * (1.0 - o)  # do
-        dc_next = dc * f  # (B, C)
-        dh_next = da[t] @ w_hh  # (B, C)
+        dc = dc_next + dh * dc_from_dh[t]  # (B, C)
+        np.multiply(dc[:, None, :], coef[t, :, :3], out=da[t, :, :3])  # di, df, dg
+        np.multiply(dh, coef[t, :, 3], out=da[t, :, 3])  # do
+        dc_next = dc * f[t]  # (B, C)
+        dh_next = da[t].reshape(B, 4 * C) @ w_hh  # (B, C)
+        if t % FLUSH_EVERY == 0:
+            _flush_tiny(dh_next, dc_next)
+    da = da.reshape(T, B, 4 * C)  # (T, B, 4C)
     return _input_grads(layer, cache, da, da)
 
 
 # --- GRU ---------------------------------------------------------------------------------
 
 
-def gru_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None) -> Cache:
+def gru_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: int = 0) -> Cache:
+    """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
     T, B, _ = x.shape
     C = layer.weight_hh.shape[1]
     xp = x @ layer.weight_ih.T + layer.bias_ih  # (T, B, 3C) hoisted
-    h = np.zeros((T + 1, B, C), x.dtype)  # (T+1, B, C)
-    acts = np.empty((T, B, 3 * C), x.dtype)  # (T, B, 3C) r, z, n
-    hn = np.empty((T, B, C), x.dtype)  # (T, B, C) W_hn h + b_hn, kept for r's gradient
+    h = _buffer(f"h{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
+    h[0] = 0.0
+    acts = _buffer(f"acts{slot}", (T, B, 3 * C), x.dtype)  # (T, B, 3C) r, z, n
+    hn = _buffer(f"hn{slot}", (T, B, C), x.dtype)  # (T, B, C) W_hn h + b_hn, for r's gradient
     w_hh_t = layer.weight_hh.T.copy()  # (C, 3C)
     for t in range(T):
         hp = h[t] @ w_hh_t + layer.bias_hh  # (B, 3C)
@@ -181,23 +218,45 @@ def gru_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None) -> Cach
 
 
 def gru_backward(layer: Layer, cache: Cache, dh_out: np.ndarray) -> tuple[np.ndarray, list]:
-    """Gradients of the layer's parameters and of its input, given dL/dh for every step."""
+    """Gradients of the layer's parameters and of its input, given dL/dh for every step.
+
+    As for the LSTM, factors independent of the recurrence are computed for all steps first.
+    """
     T, B, C = dh_out.shape
     acts, hn, h = cache.acts, cache.extra, cache.h
-    dxp = np.empty((T, B, 3 * C), dh_out.dtype)  # (T, B, 3C) d(input projection)
-    dhp = np.empty((T, B, 3 * C), dh_out.dtype)  # (T, B, 3C) d(recurrent projection)
+    r, z, n = (acts[..., k * C: (k + 1) * C] for k in range(3))  # (T, B, C) each
+    coef = _buffer("coef", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C)
+    coef[:, :, 2] = (1.0 - z) * (1.0 - n**2)  # dan = dh * this
+    coef[:, :, 0] = coef[:, :, 2] * hn * r * (1.0 - r)  # dar = dh * this
+    coef[:, :, 1] = (h[:-1] - n) * z * (1.0 - z)  # daz = dh * this
+    _flush_tiny(coef)  # saturated gates make subnormal factors
+    dxp = _buffer("dxp", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C) d(input projection)
+    dhp = _buffer("dhp", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C) d(recurrent projection)
     dh_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
     w_hh = layer.weight_hh  # (3C, C)
     for t in reversed(range(T)):
-        r, z, n = (acts[t, :, k * C: (k + 1) * C] for k in range(3))  # (B, C) each
         dh = dh_out[t] + dh_next  # (B, C)
-        dan = dh * (1.0 - z) * (1.0 - n**2)  # (B, C) n's pre-activation
-        dar = dan * hn[t] * r * (1.0 - r)  # (B, C)
-        daz = dh * (h[t] - n) * z * (1.0 - z)  # (B, C)
-        dxp[t, :, :C], dxp[t, :, C: 2 * C], dxp[t, :, 2 * C:] = dar, daz, dan
-        dhp[t, :, :C], dhp[t, :, C: 2 * C], dhp[t, :, 2 * C:] = dar, daz, dan * r
-        dh_next = dh * z + dhp[t] @ w_hh  # (B, C)
-    return _input_grads(layer, cache, dxp, dhp)
+        np.multiply(dh[:, None, :], coef[t], out=dxp[t])  # dar, daz, dan
+        dhp[t, :, :2] = dxp[t, :, :2]
+        np.multiply(dxp[t, :, 2], r[t], out=dhp[t, :, 2])  # r * dan: through r * (W_hn h + b)
+        dh_next = dh * z[t] + dhp[t].reshape(B, 3 * C) @ w_hh  # (B, C)
+        if t % FLUSH_EVERY == 0:
+            _flush_tiny(dh_next)
+    return _input_grads(layer, cache, dxp.reshape(T, B, 3 * C), dhp.reshape(T, B, 3 * C))
+
+
+FLUSH_EVERY = 8  # steps between flushes of vanishing gradients
+TINY = 1e-30
+
+
+def _flush_tiny(*arrays: np.ndarray) -> None:
+    """Zero gradient entries that have vanished below 1e-30 on their way back in time.
+
+    They change no sum at float32 precision, but as subnormal numbers (below 1.2e-38)
+    they make every later product several times slower on x86.
+    """
+    for array in arrays:
+        np.copyto(array, 0, where=np.abs(array) < TINY)
 
 
 def _input_grads(layer: Layer, cache: Cache, dxp: np.ndarray, dhp: np.ndarray):
@@ -224,8 +283,8 @@ def forward(net: Network, x_btf: np.ndarray, quant: Quant | None = None):
     if quant:
         x = fake_quant(x, quant.input_scale, quant.io_bits)
     caches = []
-    for layer in net.layers:
-        cache = FORWARD[net.cell](layer, x, quant)
+    for slot, layer in enumerate(net.layers):
+        cache = FORWARD[net.cell](layer, x, quant, slot)
         caches.append(cache)
         x = cache.h[1:]  # (T, B, C) next layer's input
     logits = x[-1] @ net.head_weight.T + net.head_bias  # (B, K)

@@ -1,0 +1,108 @@
+"""Proxy training speed: the numpy trainer against PyTorch (CPU) on the same work.
+
+Same network shape, data (the motion task), epochs, batch size and optimizer (Adam with
+global-norm clipping), one thread each (the search runs one process per core). Baseline:
+``torch.nn.LSTM``/``GRU`` + ``torch.nn.Linear`` in the same run. The ratio is torch seconds
+over numpy seconds: above 1.0 the numpy trainer is faster. Goal: >= 1.0.
+
+    python experiments/bench_proxy_speed.py [--quick] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: one thread each
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from dse.architecture import Architecture  # noqa: E402
+from dse.cells import init_network  # noqa: E402
+from dse.proxy import DEFAULT_BUDGET, Budget, _train, _validation_split, arch_seed  # noqa: E402
+from dse.tasks import load_task  # noqa: E402
+
+SIZES = [(8,), (32,), (64,), (128,), (256,), (64, 64), (128, 128), (32, 32, 32), (64, 64, 64),
+         (128, 128, 128)]
+QUICK_SIZES = [(8,), (64,), (64, 64), (128, 128)]
+
+
+def numpy_seconds(cell: str, cells: tuple[int, ...], data, budget: Budget) -> float:
+    arch = Architecture(cell, cells, "float32", data.features, data.timesteps, data.classes)  # type: ignore[arg-type]
+    rng = arch_seed(0, arch)
+    net = init_network(cell, data.features, cells, data.classes, rng)
+    fit, _ = _validation_split(len(data.y_train), budget.validation_fraction, rng)
+    start = time.perf_counter()
+    _train(net, data, fit, np.empty(0, int), budget, rng)  # no validation: same work as torch
+    return time.perf_counter() - start
+
+
+class TorchNet(torch.nn.Module):
+    def __init__(self, cell: str, features: int, cells: tuple[int, ...], classes: int) -> None:
+        super().__init__()
+        rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell]
+        widths = (features, *cells)
+        self.layers = torch.nn.ModuleList(rnn(i, c, batch_first=True)
+                                          for i, c in zip(widths, cells))
+        self.head = torch.nn.Linear(cells[-1], classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x, _ = layer(x)
+        return self.head(x[:, -1])
+
+
+def torch_seconds(cell: str, cells: tuple[int, ...], data, budget: Budget) -> float:
+    torch.manual_seed(0)
+    net = TorchNet(cell, data.features, cells, data.classes)
+    optimizer = torch.optim.Adam(net.parameters(), lr=budget.learning_rate)
+    X, y = torch.tensor(data.X_train), torch.tensor(data.y_train)
+    n_fit = len(y) - int(round(len(y) * budget.validation_fraction))
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    for _ in range(budget.epochs):
+        order = torch.randperm(n_fit, generator=generator)
+        for begin in range(0, n_fit, budget.batch_size):
+            batch = order[begin: begin + budget.batch_size]
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(net(X[batch]), y[batch])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), budget.clip_norm)
+            optimizer.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="four sizes instead of ten")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=2, help="best of N")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    data = load_task("motion")
+    budget = replace(DEFAULT_BUDGET, epochs=args.epochs)
+    print(f"proxy training speed, motion task (N={len(data.y_train)}, T={data.timesteps}, "
+          f"F={data.features}), {args.epochs} epochs, batch {budget.batch_size}, 1 thread; "
+          f"numpy {np.__version__}, torch {torch.__version__}, {platform.machine()}")
+    print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}")
+    ratios = []
+    for cells in QUICK_SIZES if args.quick else SIZES:
+        for cell in ("lstm", "gru"):
+            ours = min(numpy_seconds(cell, cells, data, budget) for _ in range(args.repeats))
+            theirs = min(torch_seconds(cell, cells, data, budget) for _ in range(args.repeats))
+            ratios.append(theirs / ours)
+            text = f"{cell}:{','.join(map(str, cells))}"
+            print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}", flush=True)
+    geo = float(np.exp(np.mean(np.log(ratios))))
+    print(f"geometric mean ratio (torch / numpy): {geo:.2f}; goal >= 1.0: "
+          f"{'met' if geo >= 1.0 else 'NOT met'}; min {min(ratios):.2f}, max {max(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
