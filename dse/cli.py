@@ -75,7 +75,7 @@ def _cmd_profiles(args: argparse.Namespace) -> None:
         for p in profiles
     ]
     print(table(["profile", "part", "core", "MHz", "flash", "RAM", "int8 MAC/cyc", "mW",
-                 "runtime"], rows))
+                 "runtime"], rows, formats=["", "", "", "", "", "", ".3g", ".3g", ""]))
 
 
 def _profile_summary(profile: HardwareProfile) -> dict:

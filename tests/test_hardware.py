@@ -1,0 +1,91 @@
+"""Every shipped profile loads with a source for every number; bad profiles say what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from dse.errors import DseError
+from dse.hardware import HardwareProfile, available_profiles, builtin_dir, load_profile
+
+EXPECTED = {"stm32l4", "stm32f4", "stm32f7", "stm32h7", "stm32u5", "nrf52840", "esp32s3",
+            "rp2040", "rp2350", "samd21", "apollo3", "apollo4"}
+NUMERIC = [f.name for f in fields(HardwareProfile)
+           if f.name not in {"name", "part", "core", "runtime", "path", "sources",
+                             "max_latency_ms", "max_energy_uj"}]
+
+
+def test_all_shipped_profiles_listed() -> None:
+    assert EXPECTED <= set(available_profiles())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_number_has_a_source(name: str) -> None:
+    profile = load_profile(name)
+    for field_name in NUMERIC:
+        value = getattr(profile, field_name)
+        keys = [f"{field_name}.{d}" for d in value] if isinstance(value, dict) else [field_name]
+        for key in keys:
+            assert len(profile.source_of(key)) > 10, f"{name}: {key} has no source comment"
+    assert profile.usable_flash_bytes > 0 and profile.usable_ram_bytes > 0
+
+
+def test_datasheet_values_pinned() -> None:
+    l4 = load_profile("stm32l4")
+    assert (l4.clock_hz, l4.flash_bytes, l4.ram_bytes) == (80_000_000, 1_048_576, 131_072)
+    assert l4.source_of("clock_hz").startswith("DS10198")
+    assert load_profile("samd21").ram_bytes == 32 * 1024
+    assert load_profile("stm32h7").clock_hz == 480_000_000
+    # an M7 is faster per cycle than an M4, an M0+ without SIMD far slower
+    assert (load_profile("stm32f7").macs_per_cycle["int8"] > l4.macs_per_cycle["int8"]
+            > load_profile("rp2040").macs_per_cycle["int8"])
+
+
+def valid_text() -> str:
+    return (builtin_dir() / "stm32l4.toml").read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.toml"
+    path.write_text(text)
+    return path
+
+
+def test_user_profile_by_path(tmp_path) -> None:
+    path = write(tmp_path, valid_text().replace('name = "stm32l4"', 'name = "mine"')
+                 + "\n[budgets]\nmax_latency_ms = 50\n")
+    profile = load_profile(str(path))
+    assert profile.name == "mine" and profile.max_latency_ms == 50
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("clock_hz = 80_000_000", "clock_hz = = 8"),
+         r"mine.toml is not valid TOML: .*line 7"),
+        (lambda t: t.replace("clock_hz = 80_000_000", "clock_mhz = 80"),
+         r"Unknown field 'clock_mhz' in profile .*mine.toml. Known fields: active_power_mw, "),
+        (lambda t: t.replace("ram_bytes = 131_072", "ram_bytes = -5"),
+         r"The 'ram_bytes' field of profile .* must be a positive number. Got -5 instead."),
+        (lambda t: t.replace("int16 = 0.5 ", "# "),
+         r"\[macs_per_cycle\] is missing the field 'int16'"),
+        (lambda t: t.replace('part = "STM32L476RG"\n', ""), r"is missing the field 'part'"),
+        (lambda t: t.replace("reserve_flash_bytes = 65_536", "reserve_flash_bytes = 2_000_000"),
+         r"reserve_flash_bytes \(2000000\) must be smaller than flash_bytes \(1048576\)"),
+        (lambda t: t + "\n[budgets]\nmax_latency_ms = 0\n",
+         r"'max_latency_ms' field of .*\[budgets\] must be a positive number"),
+    ],
+)
+def test_bad_profiles(tmp_path, edit, message: str) -> None:
+    path = write(tmp_path, edit(valid_text()))
+    with pytest.raises(DseError, match=message):
+        load_profile(str(path))
+
+
+def test_unknown_profile_lists_known_names() -> None:
+    with pytest.raises(DseError, match=r"Unknown profile 'stm32l5'. Available: apollo3, apollo4, "):
+        load_profile("stm32l5")
+    with pytest.raises(DseError, match="does not exist"):
+        load_profile("./nowhere.toml")
