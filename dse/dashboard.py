@@ -1,0 +1,358 @@
+"""The Pareto dashboard: one self-contained HTML file per study or comparison of studies.
+
+Compute, then render (as optuna's ``plot_pareto_front``): :func:`dashboard_data` turns
+the trials into plain data (which points are on the front, dominated or infeasible, the
+front's step line, hypervolume progress, axis ranges, limits); :func:`build_dashboard`
+only draws it, with SVG traces (no WebGL, so it renders in headless browsers and prints)
+and plotly.js embedded (works offline, no CDN, no server).
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from dse.errors import DseError
+from dse.pareto import non_dominated
+
+CELL_COLOURS = {"lstm": "#1f77b4", "gru": "#d95f02"}
+DTYPE_SYMBOLS = {"int8": "circle", "int16": "square", "float32": "diamond"}
+INFEASIBLE_COLOUR = "#9a9a9a"
+HOVER_COLUMNS = ["arch", "dtype", "params", "macc", "flash_kib", "ram_kib", "latency_ms",
+                 "energy_uj", "accuracy", "accuracy_quantized", "violations", "number"]
+HOVER = ("<b>%{customdata[0]}</b> (%{customdata[1]}), trial %{customdata[11]}<br>"
+         "accuracy %{customdata[9]:.3f} quantized, %{customdata[8]:.3f} float<br>"
+         "latency %{customdata[6]:.2f} ms, energy %{customdata[7]:,.0f} uJ<br>"
+         "flash %{customdata[4]:.1f} KiB, RAM %{customdata[5]:.1f} KiB<br>"
+         "%{customdata[2]:,} params, %{customdata[3]:,} MACC<br>%{customdata[10]}<extra></extra>")
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """What the dashboard needs of one study (built by ``dse.runner.study_views``)."""
+
+    name: str
+    profile: str
+    task: str
+    flash_limit_bytes: int
+    ram_limit_bytes: int
+    max_latency_ms: float | None
+    objectives: tuple[str, ...]
+    trials: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The picture's data for one study: no plotly in here."""
+
+    view: StudyView
+    points: pd.DataFrame  # one row per distinct architecture; ``status`` and plot columns
+    front: pd.DataFrame  # Pareto rows sorted by latency: the step line
+    progress: pd.DataFrame  # trial number -> hypervolume of the front so far
+    reference: tuple[float, float]  # hypervolume reference: (accuracy, latency_ms)
+    latency_range: tuple[float, float]  # log10 axis range
+    accuracy_range: tuple[float, float]
+    infeasible_y: float  # where the never-trained candidates are drawn
+
+    @property
+    def title(self) -> str:
+        budgets = [f"flash {self.view.flash_limit_bytes / 1024:,.0f} KiB",
+                   f"RAM {self.view.ram_limit_bytes / 1024:,.0f} KiB"]
+        if self.view.max_latency_ms:
+            budgets.append(f"latency {self.view.max_latency_ms:g} ms")
+        counts = self.points["status"].value_counts()
+        return (f"{self.view.name}: task {self.view.task} on {self.view.profile} "
+                f"({', '.join(budgets)}); {len(self.points)} distinct architectures: "
+                f"{counts.get('pareto', 0)} Pareto-optimal, {counts.get('dominated', 0)} "
+                f"dominated, {counts.get('infeasible', 0)} infeasible (not trained)")
+
+
+def dashboard_data(views: list[StudyView]) -> list[StudyData]:
+    """Plain data for every panel of every study."""
+    return [_study_data(view) for view in views]
+
+
+def _study_data(view: StudyView) -> StudyData:
+    trials = view.trials
+    shown = trials[trials["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"]).copy()
+    shown["flash_kib"] = shown["flash_bytes"] / 1024
+    shown["ram_kib"] = shown["ram_bytes"] / 1024
+    scored = shown["feasible"] & shown["accuracy_quantized"].notna()
+    points = np.column_stack([-shown["accuracy_quantized"], shown["latency_ms"]])
+    on_front = np.zeros(len(shown), dtype=bool)
+    on_front[scored.to_numpy()] = non_dominated(points[scored.to_numpy()])
+    shown["status"] = np.where(~scored, "infeasible", np.where(on_front, "pareto", "dominated"))
+    front = shown[shown["status"] == "pareto"].sort_values("latency_ms")
+    latency = shown["latency_ms"]
+    reference = (0.0, float(latency[scored].max() * 1.05) if scored.any() else 1.0)
+    accuracy = shown.loc[scored, "accuracy_quantized"]
+    low = float(accuracy.min()) if len(accuracy) else 0.0
+    infeasible_y = max(0.0, low - 0.08)
+    return StudyData(
+        view=view,
+        points=shown,
+        front=front,
+        progress=hypervolume_progress(trials, reference),
+        reference=reference,
+        latency_range=(float(np.log10(latency.min() / 1.3)), float(np.log10(latency.max() * 1.3))),
+        accuracy_range=(infeasible_y - 0.03, min(1.0, float(accuracy.max()) if len(accuracy)
+                                                  else 1.0) + 0.03),
+        infeasible_y=infeasible_y,
+    )
+
+
+def hypervolume(accuracy: np.ndarray, latency: np.ndarray, reference: tuple[float, float]) -> float:
+    """Area dominated by (accuracy up, latency down) points, up to the reference point
+    (accuracy floor, latency ceiling)."""
+    floor, ceiling = reference
+    inside = (accuracy > floor) & (latency < ceiling)
+    area, best = 0.0, floor
+    for lat, acc in sorted(zip(latency[inside], accuracy[inside])):
+        if acc > best:
+            area += (acc - best) * (ceiling - lat)
+            best = acc
+    return area
+
+
+def hypervolume_progress(trials: pd.DataFrame, reference: tuple[float, float]) -> pd.DataFrame:
+    """Hypervolume of the feasible front after each finished trial, in trial order."""
+    done = trials[trials["state"] == "COMPLETE"].sort_values("number")
+    scored = done["feasible"].to_numpy(bool) & done["accuracy_quantized"].notna().to_numpy()
+    accuracy = done["accuracy_quantized"].to_numpy(float)
+    latency = done["latency_ms"].to_numpy(float)
+    values = [hypervolume(accuracy[: i + 1][scored[: i + 1]], latency[: i + 1][scored[: i + 1]],
+                          reference) for i in range(len(done))]
+    return pd.DataFrame({"number": done["number"].to_numpy(), "hypervolume": values})
+
+
+# --- drawing ------------------------------------------------------------------------------
+
+
+def _scatter_traces(data: StudyData, x: str, row: int, col: int, first: bool) -> list:
+    """One trace per (cell, dtype) group, plus the infeasible ones, for one panel."""
+    traces = []
+    points = data.points
+    for (cell, dtype), group in points[points["status"] != "infeasible"].groupby(["cell", "dtype"]):
+        pareto = (group["status"] == "pareto").to_numpy()
+        traces.append(((row, col), go.Scatter(
+            x=group[x], y=group["accuracy_quantized"], mode="markers",
+            name=f"{cell.upper()} {dtype}", legendgroup=f"{cell}-{dtype}", showlegend=first,
+            marker={"color": CELL_COLOURS.get(cell, "#333"), "symbol": DTYPE_SYMBOLS.get(dtype),
+                    "size": np.where(pareto, 11, 7), "opacity": np.where(pareto, 1.0, 0.4),
+                    "line": {"width": np.where(pareto, 1.5, 0), "color": "#111"}},
+            customdata=group[HOVER_COLUMNS].astype(object).fillna("").to_numpy(), hovertemplate=HOVER)))
+    infeasible = points[points["status"] == "infeasible"]
+    if len(infeasible):
+        traces.append(((row, col), go.Scatter(
+            x=infeasible[x], y=np.full(len(infeasible), data.infeasible_y), mode="markers",
+            name="infeasible (not trained)", legendgroup="infeasible", showlegend=first,
+            marker={"color": INFEASIBLE_COLOUR, "symbol": "x-thin", "size": 8,
+                    "line": {"width": 1.5, "color": INFEASIBLE_COLOUR}},
+            customdata=infeasible[HOVER_COLUMNS].astype(object).fillna("").to_numpy(), hovertemplate=HOVER)))
+    return traces
+
+
+def study_figure(data: StudyData) -> go.Figure:
+    """Front, flash and RAM panels, and the hypervolume progress of one study."""
+    fig = make_subplots(
+        rows=2, cols=2, horizontal_spacing=0.09, vertical_spacing=0.14,
+        subplot_titles=("Pareto front: accuracy vs latency", "Front progress over trials",
+                        "Accuracy vs flash (with the MCU's flash)",
+                        "Accuracy vs RAM (with the MCU's RAM)"))
+    for position, x, first in (((1, 1), "latency_ms", True), ((2, 1), "flash_kib", False),
+                               ((2, 2), "ram_kib", False)):
+        for (row, col), trace in _scatter_traces(data, x, *position, first):
+            fig.add_trace(trace, row=row, col=col)
+    if len(data.front):
+        fig.add_trace(go.Scatter(
+            x=data.front["latency_ms"], y=data.front["accuracy_quantized"], mode="lines",
+            line={"shape": "hv", "color": "#222", "width": 1.5, "dash": "dot"},
+            name="Pareto front", hoverinfo="skip"), row=1, col=1)
+    fig.add_trace(go.Scatter(
+        x=data.progress["number"], y=data.progress["hypervolume"], mode="lines",
+        line={"shape": "hv", "color": "#2ca02c"}, name="hypervolume", showlegend=False,
+        hovertemplate="after trial %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
+    view = data.view
+    for col, limit in ((1, view.flash_limit_bytes), (2, view.ram_limit_bytes)):
+        fig.add_vline(x=limit / 1024, row=2, col=col, line={"color": "#c0392b", "dash": "dash"},
+                      annotation_text=f"{limit / 1024:,.0f} KiB", annotation_position="top left")
+    if view.max_latency_ms:
+        fig.add_vline(x=view.max_latency_ms, row=1, col=1, line={"color": "#c0392b",
+                      "dash": "dash"}, annotation_text=f"budget {view.max_latency_ms:g} ms")
+    accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range}
+    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)",
+                     range=data.latency_range, row=1, col=1)
+    fig.update_yaxes(**accuracy, row=1, col=1)
+    fig.update_xaxes(title="trial number", row=1, col=2)
+    fig.update_yaxes(title=f"hypervolume (ref. accuracy {data.reference[0]:g}, "
+                           f"{data.reference[1]:.0f} ms)", row=1, col=2)
+    fig.update_xaxes(title="flash incl. runtime (KiB)", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title="peak RAM incl. runtime (KiB)", rangemode="tozero", row=2, col=2)
+    for col in (1, 2):
+        fig.update_yaxes(**accuracy, row=2, col=col)
+    fig.update_layout(
+        height=860, template="plotly_white", font={"size": 13},
+        title={"text": html.escape(data.title), "font": {"size": 15}},
+        legend={"orientation": "h", "y": -0.1, "x": 0, "title": "colour: cell, symbol: dtype  "},
+        margin={"t": 90, "b": 90, "l": 70, "r": 30})
+    return fig
+
+
+def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, list]:
+    """Parallel coordinates of the trained architectures: axis labels, values scaled to
+    [0, 1] per axis (N, D), accuracy per line, and each axis's (low, high) labels."""
+    points = data.points[data.points["status"] != "infeasible"]
+    cells_total = points["cells"].astype(str).map(lambda s: sum(int(c) for c in s.split(",")))
+    columns = {
+        "cell": (points["cell"] == "gru").astype(float),
+        "dtype": points["dtype"].map({"int8": 0.0, "int16": 1.0, "float32": 2.0}),
+        "layers": points["layers"].astype(float),
+        "total cells": cells_total.astype(float),
+        "params": points["params"].astype(float),
+        "flash (KiB)": points["flash_kib"],
+        "RAM (KiB)": points["ram_kib"],
+        "latency (ms)": points["latency_ms"],
+        "accuracy (quant.)": points["accuracy_quantized"],
+    }
+    fixed = {"cell": ("LSTM", "GRU"), "dtype": ("int8", "float32")}
+    values, ends = [], []
+    for label, column in columns.items():
+        raw = column.to_numpy(float)
+        low, high = (0.0, 1.0 if label == "cell" else 2.0) if label in fixed else (
+            float(raw.min()) if len(raw) else 0.0, float(raw.max()) if len(raw) else 1.0)
+        values.append((raw - low) / (high - low) if high > low else np.full(len(raw), 0.5))
+        ends.append(fixed.get(label, (f"{low:,.3g}", f"{high:,.3g}")))
+    matrix = np.column_stack(values) if values and len(points) else np.zeros((0, len(columns)))
+    return list(columns), matrix, points["accuracy_quantized"].to_numpy(float), ends
+
+
+def parallel_figure(data: StudyData) -> go.Figure:
+    """Parallel coordinates in SVG (plotly's Parcoords needs WebGL): one line per trained
+    architecture, coloured by accuracy in five bands."""
+    labels, matrix, accuracy, ends = parallel_data(data)
+    fig = go.Figure()
+    colours = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
+    edges = np.quantile(accuracy, np.linspace(0, 1, 6)) if len(accuracy) else np.zeros(6)
+    band = np.clip(np.searchsorted(edges, accuracy, side="right") - 1, 0, 4)
+    axis = np.arange(len(labels))
+    for index, colour in enumerate(colours):
+        rows = matrix[band == index]
+        if not len(rows):
+            continue
+        xs = np.concatenate([np.append(axis, np.nan) for _ in rows])
+        ys = np.concatenate([np.append(row, np.nan) for row in rows])
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", line={"color": colour, "width": 1.2}, opacity=0.75,
+            name=f"accuracy {edges[index]:.2f}-{edges[index + 1]:.2f}", hoverinfo="skip"))
+    for position, (low, high) in enumerate(ends):
+        fig.add_vline(x=position, line={"color": "#888", "width": 1})
+        fig.add_annotation(x=position, y=1.04, text=str(high), showarrow=False, font={"size": 11})
+        fig.add_annotation(x=position, y=-0.04, text=str(low), showarrow=False, font={"size": 11})
+    fig.update_xaxes(tickvals=axis, ticktext=labels, side="top", showgrid=False,
+                     range=[-0.3, len(labels) - 0.7])
+    fig.update_yaxes(visible=False, range=[-0.1, 1.1])
+    fig.update_layout(height=440, template="plotly_white", font={"size": 12},
+                      title="Parameters and objectives of the trained architectures",
+                      legend={"orientation": "h", "y": -0.08},
+                      margin={"t": 110, "l": 40, "r": 40, "b": 60})
+    return fig
+
+
+def comparison_figure(studies: list[StudyData]) -> go.Figure:
+    """The Pareto fronts of several studies on one plot."""
+    fig = go.Figure()
+    palette = ["#1f77b4", "#d95f02", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+    for index, data in enumerate(studies):
+        front = data.front
+        fig.add_trace(go.Scatter(
+            x=front["latency_ms"], y=front["accuracy_quantized"], mode="lines+markers",
+            line={"shape": "hv", "color": palette[index % len(palette)]},
+            name=f"{data.view.profile}: {data.view.name}",
+            customdata=front[HOVER_COLUMNS].astype(object).fillna("").to_numpy(), hovertemplate=HOVER))
+    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)")
+    fig.update_yaxes(title="accuracy (quantized, test split)")
+    fig.update_layout(height=480, template="plotly_white", font={"size": 13},
+                      title="Pareto fronts compared", legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+def pareto_table(data: StudyData) -> str:
+    """An HTML table of the Pareto architectures, best accuracy first."""
+    front = data.front.sort_values("accuracy_quantized", ascending=False)
+    header = ("<tr><th>architecture</th><th>dtype</th><th>accuracy (quant.)</th>"
+              "<th>accuracy (float)</th><th>latency ms</th><th>flash KiB</th><th>RAM KiB</th>"
+              "<th>energy uJ</th><th>params</th><th>trial</th></tr>")
+    rows = "".join(
+        f"<tr><td>{html.escape(r.arch)}</td><td>{r.dtype}</td><td>{r.accuracy_quantized:.3f}</td>"
+        f"<td>{r.accuracy:.3f}</td><td>{r.latency_ms:,.2f}</td><td>{r.flash_kib:,.1f}</td>"
+        f"<td>{r.ram_kib:,.1f}</td><td>{r.energy_uj:,.0f}</td><td>{r.params:,}</td>"
+        f"<td>{r.number}</td></tr>" for r in front.itertuples())
+    return f'<table class="pareto">{header}{rows}</table>'
+
+
+_STYLE = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 24px;
+       color: #222; max-width: 1400px; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 36px; border-top: 1px solid #ddd;
+     padding-top: 18px; }
+table.pareto { border-collapse: collapse; font-size: 13px; margin: 8px 0 24px; }
+table.pareto th, table.pareto td { border: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+table.pareto td:first-child, table.pareto th:first-child { text-align: left; }
+table.pareto th { background: #f3f3f3; }
+p.note { color: #555; font-size: 13px; }
+"""
+
+
+def build_dashboard(views: list[StudyView], path: Path) -> Path:
+    """Write one self-contained HTML page for the studies (a comparison first if several)."""
+    studies = dashboard_data(views)
+    parts = []
+    if len(studies) > 1:
+        parts.append(_figure_html(comparison_figure(studies), "comparison"))
+    for index, data in enumerate(studies):
+        parts.append(f"<h2>{html.escape(data.view.name)}</h2>")
+        parts.append(_figure_html(study_figure(data), f"study-{index}"))
+        parts.append(_figure_html(parallel_figure(data), f"parallel-{index}"))
+        parts.append(f"<h3>Pareto-optimal architectures ({len(data.front)})</h3>")
+        parts.append(pareto_table(data))
+    note = ("Each distinct architecture and dtype is drawn once (a search may propose one "
+            "several times; its score is reused). Infeasible candidates exceed a hardware "
+            "budget and were never trained: they are drawn on the bottom strip. Pareto-optimal "
+            "points are large with a dark outline.")
+    page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dse: "
+            f"{html.escape(', '.join(v.name for v in views))}</title><style>{_STYLE}</style>"
+            f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+            f"<h1>dse: LSTM/GRU design space on "
+            f"{html.escape(', '.join(sorted({v.profile for v in views})))}</h1>"
+            f"<p class='note'>{note}</p>{''.join(parts)}</body></html>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def export_image(views: list[StudyView], path: Path) -> Path:
+    """The main plot (the comparison, or the one study's panels) as PNG, SVG or PDF."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        raise DseError("Static image export needs the 'kaleido' package and a Chrome it can "
+                       "drive: pip install kaleido") from None
+    studies = dashboard_data(views)
+    fig = comparison_figure(studies) if len(studies) > 1 else study_figure(studies[0])
+    try:
+        fig.write_image(str(path), width=1400, height=900)
+    except Exception as exc:  # kaleido without a browser, an unknown suffix, ...
+        raise DseError(f"Could not export {path}: {str(exc).splitlines()[0]}") from None
+    return path

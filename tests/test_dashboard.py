@@ -1,0 +1,163 @@
+"""The dashboard's data (front, dominated, infeasible, hypervolume) and its drawing in a real
+headless Chromium: no console errors, one marker per trial shown, a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.dashboard import (
+    StudyView,
+    build_dashboard,
+    dashboard_data,
+    export_image,
+    hypervolume,
+    parallel_data,
+)
+from dse.errors import DseError
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def trial(number, arch, dtype, accuracy, latency, feasible=True, state="COMPLETE", **extra):
+    cell, cells = arch.split(":")
+    row = {"number": number, "arch": arch, "dtype": dtype, "state": state,
+           "accuracy": accuracy, "accuracy_quantized": accuracy, "latency_ms": latency,
+           "flash_bytes": 70_000 + 1000 * number, "ram_bytes": 10_000 + 100 * number,
+           "energy_uj": latency * 26.4, "feasible": feasible,
+           "violations": "" if feasible else "flash_bytes +1,000", "cell": cell,
+           "layers": cells.count(",") + 1, "cells": cells, "params": 1000 * (number + 1),
+           "macc": 50_000 * (number + 1), "trained": feasible, "reused_from": -1, "diverged": "",
+           "train_seconds": 0.1, "worker": "test", "pareto": False}
+    row.update(extra)
+    return row
+
+
+def view(rows, name="s1", profile="stm32l4") -> StudyView:
+    return StudyView(name=name, profile=profile, task="motion", flash_limit_bytes=1_048_576,
+                     ram_limit_bytes=131_072, max_latency_ms=None,
+                     objectives=("accuracy_quantized", "latency_ms"), trials=pd.DataFrame(rows))
+
+
+HAND_MADE = [
+    trial(0, "lstm:8", "int8", 0.60, 2.0),  # front
+    trial(1, "lstm:16", "int8", 0.70, 5.0),  # front
+    trial(2, "gru:16", "int16", 0.65, 6.0),  # dominated by trial 1
+    trial(3, "gru:64", "int8", 0.90, 40.0),  # front
+    trial(4, "lstm:16", "int8", 0.70, 5.0, reused_from=1),  # repeat: drawn once
+    trial(5, "lstm:512", "float32", np.nan, 900.0, feasible=False),  # infeasible
+    trial(6, "gru:8", "float32", 0.50, 30.0),  # dominated
+    trial(7, "gru:32", "int8", np.nan, 10.0, state="FAIL"),  # failed: not shown
+]
+
+
+def test_front_dominated_and_infeasible_are_told_apart() -> None:
+    (data,) = dashboard_data([view(HAND_MADE)])
+    status = dict(zip(data.points["number"], data.points["status"]))
+    assert status == {0: "pareto", 1: "pareto", 2: "dominated", 3: "pareto",
+                      5: "infeasible", 6: "dominated"}
+    assert data.front["number"].tolist() == [0, 1, 3]  # step line sorted by latency
+    assert "3 Pareto-optimal, 2 dominated, 1 infeasible" in data.title
+
+
+def test_hypervolume_by_hand() -> None:
+    # reference (accuracy 0, 10 ms): boxes (0.5 - 0) x (10 - 2) + (0.8 - 0.5) x (10 - 6)
+    area = hypervolume(np.array([0.5, 0.8, 0.4]), np.array([2.0, 6.0, 8.0]), (0.0, 10.0))
+    assert area == pytest.approx(0.5 * 8 + 0.3 * 4)
+    (data,) = dashboard_data([view(HAND_MADE)])
+    progress = data.progress["hypervolume"].to_numpy()
+    assert np.all(np.diff(progress) >= 0) and progress[-1] > 0
+
+
+def test_parallel_coordinates_scaled_per_axis() -> None:
+    (data,) = dashboard_data([view(HAND_MADE)])
+    labels, matrix, accuracy, _ = parallel_data(data)
+    assert matrix.shape == (5, len(labels)) and len(accuracy) == 5
+    assert matrix.min() >= 0 and matrix.max() <= 1
+
+
+def test_export_image_without_kaleido_says_how(tmp_path) -> None:
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        with pytest.raises(DseError, match="needs the 'kaleido' package"):
+            export_image([view(HAND_MADE)], tmp_path / "front.png")
+    else:
+        pytest.skip("kaleido is installed")
+
+
+def synthetic_study(seed: int, name: str, profile: str) -> StudyView:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for number in range(60):
+        cell = "lstm" if rng.random() < 0.5 else "gru"
+        cells = ",".join(str(c) for c in rng.choice([8, 16, 32, 64, 128], rng.integers(1, 4)))
+        size = sum(int(c) for c in cells.split(","))
+        feasible = size < 250
+        accuracy = min(0.97, 0.4 + 0.1 * np.log2(size) + rng.normal(0, 0.03)) if feasible else np.nan
+        rows.append(trial(number, f"{cell}:{cells}", rng.choice(["int8", "int16", "float32"]),
+                          accuracy, 0.05 * size * rng.uniform(0.8, 1.2), feasible))
+    return view(rows, name, profile)
+
+
+@pytest.mark.browser
+def test_dashboard_renders_in_headless_chromium(tmp_path) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    views = [synthetic_study(1, "motion-stm32l4", "stm32l4"),
+             synthetic_study(2, "motion-stm32h7", "stm32h7")]
+    page = build_dashboard(views, tmp_path / "dashboard.html")
+    text = page.read_text()
+    assert "<script src=" not in text and "<link " not in text  # nothing fetched: offline
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("<head>", "<head>" + CAPTURE_ERRORS, 1)
+                     .replace("</body>", REPORT + "</body>"))
+    report = run_chromium(probe, "--dump-dom")
+    found = json.loads(report.split('<pre id="dse-report">')[1].split("</pre>")[0])
+    assert found["errors"] == []
+    assert found["plots"] == 5  # comparison + (panels + parallel) per study
+    assert found["webgl"] == 0  # SVG only: prints and renders anywhere
+    for index, data in enumerate(dashboard_data(views)):
+        assert found["markers"][index] == len(data.points) > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    run_chromium(page, f"--screenshot={ARTIFACTS / 'dashboard.png'}")
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 50_000
+
+
+CAPTURE_ERRORS = """<script>window.dseErrors = [];
+window.addEventListener('error', e => window.dseErrors.push(String(e.message)));
+const dseConsoleError = console.error;
+console.error = (...args) => { window.dseErrors.push(args.join(' ')); dseConsoleError(...args); };
+</script>"""
+REPORT = """<script>setTimeout(() => {
+  const markers = [0, 1].map(i => document.querySelectorAll(
+      '#study-' + i + ' .subplot.xy .point').length);
+  const out = document.createElement('pre'); out.id = 'dse-report';
+  out.textContent = JSON.stringify({errors: window.dseErrors, markers: markers,
+      plots: document.querySelectorAll('.js-plotly-plot').length,
+      webgl: document.querySelectorAll('.gl-container canvas, canvas.gl-canvas').length});
+  document.body.appendChild(out);
+}, 3000);</script>"""
+
+
+def run_chromium(page: Path, action: str) -> str:
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,2200",
+             "--virtual-time-budget=15000", action, page.as_uri()],
+            capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

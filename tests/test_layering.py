@@ -1,0 +1,53 @@
+"""Imports point one way (DESIGN.md section 5): the numeric core never imports the search,
+optuna or plotly; the dashboard never imports the search."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "dse"
+FORBIDDEN = {
+    "architecture": {"optuna", "plotly", "dse.cost", "dse.search", "dse.proxy"},
+    "cost": {"optuna", "plotly", "dse.search", "dse.proxy", "dse.cells"},
+    "hardware": {"optuna", "plotly", "dse.search", "dse.cost"},
+    "cells": {"optuna", "plotly", "dse.search", "dse.cost", "dse.hardware", "torch"},
+    "proxy": {"optuna", "plotly", "dse.search", "dse.cost", "dse.hardware", "torch"},
+    "tasks": {"optuna", "plotly", "dse.search", "dse.cost", "torch"},
+    "space": {"optuna", "plotly", "dse.search"},
+    "results": {"plotly", "dse.search", "dse.dashboard"},
+    "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_imports_point_one_way(module: str) -> None:
+    path = PACKAGE / f"{module}.py"
+    if not path.exists():
+        pytest.fail(f"dse/{module}.py is part of the documented layout but missing")
+    imported = imported_modules(path)
+    bad = {name for name in imported for banned in FORBIDDEN[module]
+           if name == banned or name.startswith(banned + ".")}
+    assert not bad, f"dse/{module}.py imports {sorted(bad)}"
+
+
+def test_importing_dse_does_not_load_optuna_or_plotly() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, dse; print('optuna' in sys.modules, 'plotly' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
