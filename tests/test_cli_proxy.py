@@ -1,0 +1,57 @@
+"""`dse tasks`, `dse evaluate` and `dse dashboard` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+
+def test_tasks_lists_shapes(dse) -> None:
+    result = dse("tasks", "--json")
+    assert result.returncode == 0, result.stderr
+    tasks = {t["name"]: t for t in json.loads(result.stdout)}
+    assert set(tasks) == {"motion", "temporal_order", "anomaly"}
+    assert (tasks["motion"]["features"], tasks["motion"]["classes"]) == (6, 6)
+    assert "motion" in dse("tasks").stdout
+
+
+def test_evaluate_json_with_cost(dse) -> None:
+    result = dse("evaluate", "--arch", "gru:8", "--task", "motion", "--epochs", "1", "--json",
+                 "--profile", "stm32l4")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert 0 <= data["accuracy_quantized"] <= 1 and data["train_seconds"] > 0
+    assert data["cost"]["macc"] == ((6 + 8 + 2) * 3 * 8 + 8) * 48 + 9 * 6
+    again = json.loads(dse("evaluate", "--arch", "gru:8", "--task", "motion", "--epochs", "1",
+                           "--json").stdout)
+    assert again["accuracy"] == data["accuracy"]  # same seed, same number, another process
+
+
+def test_evaluate_user_data_and_bad_data(dse, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "ok.npz", X_train=rng.normal(size=(40, 6, 2)), y_train=np.arange(40) % 2)
+    good = dse("evaluate", "--arch", "lstm:4", "--data", str(tmp_path / "ok.npz"), "--epochs",
+               "1", "--json")
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["data"] == "ok"
+    np.savez(tmp_path / "bad.npz", X_train=np.full((40, 6, 2), np.inf), y_train=np.arange(40) % 2)
+    bad = dse("evaluate", "--arch", "lstm:4", "--data", str(tmp_path / "bad.npz"))
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "bad.npz" in bad.stderr and "finite" in bad.stderr
+    both = dse("evaluate", "--arch", "lstm:4", "--task", "motion", "--data", "x.npz")
+    assert both.returncode == 2 and "either a built-in task" in both.stderr
+
+
+def test_dashboard_from_storage_and_missing_study(dse, tmp_path) -> None:
+    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trials", "4", "--epochs", "1",
+              "--study", "d", "--out", str(tmp_path), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    url = f"sqlite:///{tmp_path / 'd' / 'study.db'}"
+    out = tmp_path / "both.html"
+    made = dse("dashboard", "--storage", url, "--study", "d", "-o", str(out))
+    assert made.returncode == 0, made.stderr
+    assert out.stat().st_size > 1_000_000  # plotly.js inside
+    missing = dse("dashboard", "--storage", url, "--study", "nope", "-o", str(out))
+    assert missing.returncode == 2
+    assert "No dse study named 'nope'" in missing.stderr and "Studies there: d" in missing.stderr
