@@ -24,11 +24,11 @@ from dse.tasks import Dataset
 class Budget:
     """How long and how a candidate trains. Early stopping watches a validation split."""
 
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
-    learning_rate: float = 1e-2
+    learning_rate: float = 5e-3
     clip_norm: float = 1.0
-    patience: int = 3
+    patience: int = 4
     validation_fraction: float = 0.15
 
 

@@ -73,13 +73,13 @@ def _motion(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _temporal_order(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     # Symbols: 0-3 distractors a-d, 4 = X, 5 = Y, 6 = start B, 7 = end E (one-hot, F = 8).
-    T, K = 40, 4
+    T, K = 60, 4
     y = np.arange(n) % K
     rng.shuffle(y)
     symbols = rng.integers(0, 4, size=(n, T))
     symbols[:, 0], symbols[:, -1] = 6, 7
-    first = rng.integers(4, 12, size=n)
-    second = rng.integers(20, 30, size=n)
+    first = rng.integers(5, 15, size=n)
+    second = rng.integers(35, 50, size=n)
     symbols[np.arange(n), first] = 4 + y // 2  # X or Y
     symbols[np.arange(n), second] = 4 + y % 2
     X = np.eye(8, dtype=np.float32)[symbols]

@@ -53,8 +53,9 @@ def test_score_is_identical_in_another_process(motion) -> None:
 
 
 def test_bigger_networks_learn_more(motion) -> None:
-    small = evaluate(arch(motion, "gru:4"), motion, budget=QUICK)
-    big = evaluate(arch(motion, "gru:48"), motion, budget=QUICK)
+    budget = replace(DEFAULT_BUDGET, epochs=5)
+    small = evaluate(arch(motion, "gru:4"), motion, budget=budget)
+    big = evaluate(arch(motion, "gru:48"), motion, budget=budget)
     assert big.accuracy > small.accuracy + 0.1
     assert 1 / motion.classes < big.accuracy <= 1
 
