@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,13 +55,7 @@ def arch_seed(seed: int, arch: Architecture) -> np.random.Generator:
 def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDGET,
              seed: int = 0) -> ProxyResult:
     """Train ``arch`` on ``data`` within ``budget``; accuracy on the test split."""
-    rng = arch_seed(seed, arch)
-    net = init_network(arch.cell, data.features, arch.cells, data.classes, rng)
-    fit, val = _validation_split(len(data.y_train), budget.validation_fraction, rng)
-    start = time.perf_counter()
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught as a NaN loss
-        best, epochs_run, diverged = _train(net, data, fit, val, budget, rng)
-    seconds = time.perf_counter() - start
+    best, epochs_run, diverged, seconds = _trained(arch, data, budget, seed)
     if diverged:
         chance = float(np.bincount(data.y_test).max() / len(data.y_test))
         return ProxyResult(chance, chance, seconds, epochs_run, diverged)
@@ -68,6 +63,29 @@ def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDG
     deployed, quant = quantize(best, arch.dtype, data.X_train)
     quantized = accuracy_of(deployed, data.X_test, data.y_test, quant)
     return ProxyResult(accuracy, quantized, seconds, epochs_run, None)
+
+
+_RECENT: OrderedDict[tuple, tuple[Network, int, str | None, float]] = OrderedDict()
+RECENT_SIZE = 8
+
+
+def _trained(arch: Architecture, data: Dataset, budget: Budget, seed: int):
+    """The float training run, shared by the dtype variants of one architecture: int8,
+    int16 and float32 differ only in how the trained network is scored."""
+    key = (arch.cell, arch.cells, data.fingerprint, budget, seed)
+    if key in _RECENT:
+        _RECENT.move_to_end(key)
+        return _RECENT[key]
+    rng = arch_seed(seed, arch)
+    net = init_network(arch.cell, data.features, arch.cells, data.classes, rng)
+    fit, val = _validation_split(len(data.y_train), budget.validation_fraction, rng)
+    start = time.perf_counter()
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught as a NaN loss
+        best, epochs_run, diverged = _train(net, data, fit, val, budget, rng)
+    _RECENT[key] = (best, epochs_run, diverged, time.perf_counter() - start)
+    if len(_RECENT) > RECENT_SIZE:
+        _RECENT.popitem(last=False)
+    return _RECENT[key]
 
 
 def _validation_split(n: int, fraction: float, rng: np.random.Generator):

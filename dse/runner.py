@@ -13,8 +13,9 @@ import optuna
 import pandas as pd
 from tqdm import tqdm
 
-from dse import results
+from dse import dashboard, results
 from dse.config import SearchConfig
+from dse.hardware import load_profile
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
 
 
@@ -105,35 +106,31 @@ def write_outputs(study: optuna.Study, storage: str, out_dir: Path, *,
     """Tables and dashboard from what the storage holds now."""
     frame = results.trials_frame(study)
     results.write_tables(frame, out_dir)
-    write_dashboard([study], out_dir / "dashboard.html")
+    dashboard.build_dashboard([study_view(study, frame)], out_dir / "dashboard.html")
     return RunOutputs(study.study_name, storage, out_dir, frame, results.pareto_frame(frame),
                       interrupted)
 
 
-def study_views(studies: list[optuna.Study]) -> list:
-    """What the dashboard needs of each study: its config, profile limits and trials."""
-    from dse import dashboard
-    from dse.hardware import load_profile
+def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashboard.StudyView:
+    """What the dashboard needs of a study: its config, profile limits and trials."""
+    config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
+    profile = load_profile(config.profile)
+    return dashboard.StudyView(
+        name=study.study_name,
+        profile=profile.name,
+        task=config.task or Path(str(config.data)).name,
+        flash_limit_bytes=profile.flash_bytes,
+        ram_limit_bytes=profile.ram_bytes,
+        max_latency_ms=config.max_latency_ms or profile.max_latency_ms,
+        objectives=config.objectives,
+        trials=results.trials_frame(study) if trials is None else trials,
+    )
 
-    views = []
-    for study in studies:
-        config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
-        profile = load_profile(config.profile)
-        views.append(dashboard.StudyView(
-            name=study.study_name,
-            profile=profile.name,
-            task=config.task or Path(str(config.data)).name,
-            flash_limit_bytes=profile.flash_bytes,
-            ram_limit_bytes=profile.ram_bytes,
-            max_latency_ms=config.max_latency_ms or profile.max_latency_ms,
-            objectives=config.objectives,
-            trials=results.trials_frame(study),
-        ))
-    return views
+
+def study_views(studies: list[optuna.Study]) -> list[dashboard.StudyView]:
+    return [study_view(study) for study in studies]
 
 
 def write_dashboard(studies: list[optuna.Study], path: Path) -> Path:
     """The plotly dashboard of one or more studies, as one self-contained HTML file."""
-    from dse import dashboard
-
     return dashboard.build_dashboard(study_views(studies), path)

@@ -13,9 +13,11 @@ The built-in tasks look like what MCU users solve and are tuned so architecture 
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,15 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: int
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the arrays: the same data, the same fingerprint, in any process."""
+        digest = hashlib.sha256()
+        for array in (self.X_train, self.y_train, self.X_test, self.y_test):
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
     @property
     def timesteps(self) -> int:
