@@ -90,6 +90,7 @@ def fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
 
 
 _LOCAL = threading.local()
+POOL_BYTES = 64 * 2**20
 
 
 def _buffer(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -98,6 +99,8 @@ def _buffer(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     pool = _LOCAL.__dict__.setdefault("pool", {})
     key = (tag, shape, np.dtype(dtype).str)
     if key not in pool:
+        if sum(array.nbytes for array in pool.values()) > POOL_BYTES:
+            pool.clear()  # another network's shapes: start over rather than grow without end
         pool[key] = np.empty(shape, dtype)
     return pool[key]
 
