@@ -54,29 +54,51 @@ class StudyData:
 
     view: StudyView
     points: pd.DataFrame  # one row per distinct architecture; ``status`` and plot columns
-    front: pd.DataFrame  # Pareto rows sorted by latency: the step line
+    front: pd.DataFrame  # the 2-D front sorted by latency: the step line
+    pareto: pd.DataFrame  # the study's Pareto set on its own objectives, best accuracy first
     progress: pd.DataFrame  # trial number -> hypervolume of the front so far
     reference: tuple[float, float]  # hypervolume reference: (accuracy, latency_ms)
-    latency_range: tuple[float, float]  # log10 axis range
+    latency_range: tuple[float, float]  # log10 axis ranges
+    flash_range: tuple[float, float]
+    ram_range: tuple[float, float]
     accuracy_range: tuple[float, float]
     infeasible_y: float  # where the never-trained candidates are drawn
+    strip_top: float  # the infeasible strip spans accuracy_range[0]..strip_top
 
     @property
-    def title(self) -> str:
+    def title(self) -> tuple[str, str]:
+        """Two lines: the study, task, profile and budgets; what is drawn."""
         budgets = [f"flash {self.view.flash_limit_bytes / 1024:,.0f} KiB",
                    f"RAM {self.view.ram_limit_bytes / 1024:,.0f} KiB"]
         if self.view.max_latency_ms:
             budgets.append(f"latency {self.view.max_latency_ms:g} ms")
         counts = self.points["status"].value_counts()
         return (f"{self.view.name}: task {self.view.task} on {self.view.profile} "
-                f"({', '.join(budgets)}); {len(self.points)} distinct architectures: "
-                f"{counts.get('pareto', 0)} Pareto-optimal, {counts.get('dominated', 0)} "
-                f"dominated, {counts.get('infeasible', 0)} infeasible (not trained)")
+                f"({', '.join(budgets)})", f"{len(self.points)} distinct architectures "
+                f"(repeats drawn once): {counts.get('pareto', 0)} on the front, "
+                f"{counts.get('dominated', 0)} dominated, {counts.get('infeasible', 0)} "
+                f"infeasible (not trained)")
 
 
 def dashboard_data(views: list[StudyView]) -> list[StudyData]:
     """Plain data for every panel of every study."""
     return [_study_data(view) for view in views]
+
+
+def _log_range(values: pd.Series, *extra: float) -> tuple[float, float]:
+    """A log10 axis range holding ``values`` and ``extra`` (limits), with some margin."""
+    everything = np.concatenate([values.to_numpy(float), np.array(extra, dtype=float)])
+    everything = everything[np.isfinite(everything) & (everything > 0)]
+    if not len(everything):
+        return (0.0, 1.0)
+    return (float(np.log10(everything.min() / 1.4)), float(np.log10(everything.max() * 1.4)))
+
+
+def log_ticks(axis_range: tuple[float, float]) -> tuple[list[float], list[str]]:
+    """Tick values 1, 2, 5 x 10^k inside a log10 axis range, and their labels."""
+    values = [m * 10.0 ** k for k in range(int(np.floor(axis_range[0])), int(np.ceil(axis_range[1])) + 1)
+              for m in (1, 2, 5) if axis_range[0] <= np.log10(m * 10.0 ** k) <= axis_range[1]]
+    return values, [f"{v:,.0f}" if v >= 10 else f"{v:g}" for v in values]
 
 
 def _study_data(view: StudyView) -> StudyData:
@@ -90,21 +112,28 @@ def _study_data(view: StudyView) -> StudyData:
     on_front[scored.to_numpy()] = non_dominated(points[scored.to_numpy()])
     shown["status"] = np.where(~scored, "infeasible", np.where(on_front, "pareto", "dominated"))
     front = shown[shown["status"] == "pareto"].sort_values("latency_ms")
-    latency = shown["latency_ms"]
-    reference = (0.0, float(latency[scored].max() * 1.05) if scored.any() else 1.0)
+    pareto = shown[shown["number"].isin(trials.loc[trials["pareto"], "number"])]
     accuracy = shown.loc[scored, "accuracy_quantized"]
-    low = float(accuracy.min()) if len(accuracy) else 0.0
-    infeasible_y = max(0.0, low - 0.08)
+    reference = (0.0, float(shown.loc[scored, "latency_ms"].max()) if scored.any() else 1.0)
+    low = float(accuracy.min()) if len(accuracy) else 0.5
+    high = min(1.0, float(accuracy.max())) if len(accuracy) else 1.0
+    pad = max(0.02, 0.06 * (high - low))
+    strip_top = low - pad
+    infeasible_y = strip_top - 1.5 * pad
+    flash_limit, ram_limit = view.flash_limit_bytes / 1024, view.ram_limit_bytes / 1024
     return StudyData(
         view=view,
         points=shown,
         front=front,
+        pareto=pareto.sort_values(["accuracy_quantized", "latency_ms"], ascending=[False, True]),
         progress=hypervolume_progress(trials, reference),
         reference=reference,
-        latency_range=(float(np.log10(latency.min() / 1.3)), float(np.log10(latency.max() * 1.3))),
-        accuracy_range=(infeasible_y - 0.03, min(1.0, float(accuracy.max()) if len(accuracy)
-                                                  else 1.0) + 0.03),
+        latency_range=_log_range(shown["latency_ms"], view.max_latency_ms or np.nan),
+        flash_range=_log_range(shown["flash_kib"], flash_limit),
+        ram_range=_log_range(shown["ram_kib"], ram_limit),
+        accuracy_range=(infeasible_y - 1.5 * pad, high + pad),
         infeasible_y=infeasible_y,
+        strip_top=strip_top,
     )
 
 
@@ -161,15 +190,23 @@ def _scatter_traces(data: StudyData, x: str, row: int, col: int, first: bool) ->
 
 def study_figure(data: StudyData) -> go.Figure:
     """Front, flash and RAM panels, and the hypervolume progress of one study."""
+    view = data.view
     fig = make_subplots(
-        rows=2, cols=2, horizontal_spacing=0.09, vertical_spacing=0.14,
-        subplot_titles=("Pareto front: accuracy vs latency", "Front progress over trials",
-                        "Accuracy vs flash (with the MCU's flash)",
-                        "Accuracy vs RAM (with the MCU's RAM)"))
+        rows=2, cols=2, horizontal_spacing=0.09, vertical_spacing=0.15,
+        subplot_titles=("Accuracy vs latency, with the Pareto front",
+                        f"Front progress: hypervolume to (accuracy {data.reference[0]:g}, "
+                        f"{data.reference[1]:,.3g} ms)",
+                        f"Accuracy vs flash (limit {view.flash_limit_bytes / 1024:,.0f} KiB)",
+                        f"Accuracy vs RAM (limit {view.ram_limit_bytes / 1024:,.0f} KiB)"))
     for position, x, first in (((1, 1), "latency_ms", True), ((2, 1), "flash_kib", False),
                                ((2, 2), "ram_kib", False)):
         for (row, col), trace in _scatter_traces(data, x, *position, first):
             fig.add_trace(trace, row=row, col=col)
+        if (data.points["status"] == "infeasible").any():
+            fig.add_hrect(y0=data.accuracy_range[0], y1=data.strip_top, row=position[0],
+                          col=position[1], fillcolor="#eeeeee", line_width=0, layer="below",
+                          annotation_text="infeasible (not trained)", annotation_position="top left",
+                          annotation_font={"size": 11, "color": "#666"})
     if len(data.front):
         fig.add_trace(go.Scatter(
             x=data.front["latency_ms"], y=data.front["accuracy_quantized"], mode="lines",
@@ -177,37 +214,42 @@ def study_figure(data: StudyData) -> go.Figure:
             name="Pareto front", hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=data.progress["number"], y=data.progress["hypervolume"], mode="lines",
-        line={"shape": "hv", "color": "#2ca02c"}, name="hypervolume", showlegend=False,
-        hovertemplate="after trial %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
-    view = data.view
-    for col, limit in ((1, view.flash_limit_bytes), (2, view.ram_limit_bytes)):
-        fig.add_vline(x=limit / 1024, row=2, col=col, line={"color": "#c0392b", "dash": "dash"},
-                      annotation_text=f"{limit / 1024:,.0f} KiB", annotation_position="top left")
+        line={"shape": "hv", "color": "#2ca02c", "width": 2}, name="hypervolume", showlegend=False,
+        hovertemplate="after trial %{x}: %{y:.3f} accuracy x ms<extra></extra>"), row=1, col=2)
+    limits = [(2, 1, view.flash_limit_bytes / 1024, f"limit {view.flash_limit_bytes / 1024:,.0f} KiB"),
+              (2, 2, view.ram_limit_bytes / 1024, f"limit {view.ram_limit_bytes / 1024:,.0f} KiB")]
     if view.max_latency_ms:
-        fig.add_vline(x=view.max_latency_ms, row=1, col=1, line={"color": "#c0392b",
-                      "dash": "dash"}, annotation_text=f"budget {view.max_latency_ms:g} ms")
+        limits.append((1, 1, view.max_latency_ms, f"budget {view.max_latency_ms:g} ms"))
+    for row, col, x, text in limits:
+        fig.add_vline(x=x, row=row, col=col, line={"color": "#c0392b", "dash": "dash", "width": 1.5})
+        # annotations on a log axis take log10(x), unlike shapes
+        fig.add_annotation(x=np.log10(x), y=0.6, yref="y domain", text=text, showarrow=False,
+                           textangle=-90, xanchor="right", font={"color": "#c0392b", "size": 12},
+                           row=row, col=col)
     accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range}
-    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)",
-                     range=data.latency_range, row=1, col=1)
-    fig.update_yaxes(**accuracy, row=1, col=1)
+    for (row, col), title, axis_range in (
+            ((1, 1), "latency per inference (ms, log scale)", data.latency_range),
+            ((2, 1), "flash incl. runtime (KiB, log scale)", data.flash_range),
+            ((2, 2), "peak RAM incl. runtime (KiB, log scale)", data.ram_range)):
+        ticks, labels = log_ticks(axis_range)
+        fig.update_xaxes(type="log", title=title, range=axis_range, tickvals=ticks, ticktext=labels,
+                         row=row, col=col)
+        fig.update_yaxes(**accuracy, row=row, col=col)
     fig.update_xaxes(title="trial number", row=1, col=2)
-    fig.update_yaxes(title=f"hypervolume (ref. accuracy {data.reference[0]:g}, "
-                           f"{data.reference[1]:.0f} ms)", row=1, col=2)
-    fig.update_xaxes(title="flash incl. runtime (KiB)", rangemode="tozero", row=2, col=1)
-    fig.update_xaxes(title="peak RAM incl. runtime (KiB)", rangemode="tozero", row=2, col=2)
-    for col in (1, 2):
-        fig.update_yaxes(**accuracy, row=2, col=col)
+    fig.update_yaxes(title="hypervolume (accuracy x ms)", rangemode="tozero", row=1, col=2)
     fig.update_layout(
-        height=860, template="plotly_white", font={"size": 13},
-        title={"text": html.escape(data.title), "font": {"size": 15}},
-        legend={"orientation": "h", "y": -0.1, "x": 0, "title": "colour: cell, symbol: dtype  "},
-        margin={"t": 90, "b": 90, "l": 70, "r": 30})
+        height=900, template="plotly_white", font={"size": 13},
+        title={"text": "<br>".join(html.escape(line) for line in data.title), "font": {"size": 15}},
+        legend={"orientation": "h", "y": -0.1, "x": 0, "title": "colour: cell, symbol: dtype  ",
+                "itemsizing": "constant"},
+        margin={"t": 110, "b": 90, "l": 70, "r": 30})
     return fig
 
 
 def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, list]:
     """Parallel coordinates of the trained architectures: axis labels, values scaled to
-    [0, 1] per axis (N, D), accuracy per line, and each axis's (low, high) labels."""
+    [0, 1] per axis (N, D; log-scaled for the costs, which span decades), accuracy per line,
+    and each axis's (low, high) labels."""
     points = data.points[data.points["status"] != "infeasible"]
     cells_total = points["cells"].astype(str).map(lambda s: sum(int(c) for c in s.split(",")))
     columns = {
@@ -215,10 +257,10 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
         "dtype": points["dtype"].map({"int8": 0.0, "int16": 1.0, "float32": 2.0}),
         "layers": points["layers"].astype(float),
         "total cells": cells_total.astype(float),
-        "params": points["params"].astype(float),
-        "flash (KiB)": points["flash_kib"],
-        "RAM (KiB)": points["ram_kib"],
-        "latency (ms)": points["latency_ms"],
+        "params (log)": points["params"].astype(float),
+        "flash (KiB, log)": points["flash_kib"],
+        "RAM (KiB, log)": points["ram_kib"],
+        "latency (ms, log)": points["latency_ms"],
         "accuracy (quant.)": points["accuracy_quantized"],
     }
     fixed = {"cell": ("LSTM", "GRU"), "dtype": ("int8", "float32")}
@@ -227,19 +269,25 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
         raw = column.to_numpy(float)
         low, high = (0.0, 1.0 if label == "cell" else 2.0) if label in fixed else (
             float(raw.min()) if len(raw) else 0.0, float(raw.max()) if len(raw) else 1.0)
-        values.append((raw - low) / (high - low) if high > low else np.full(len(raw), 0.5))
-        ends.append(fixed.get(label, (f"{low:,.3g}", f"{high:,.3g}")))
+        scale = np.log10 if label.endswith("log)") else np.asarray
+        span = scale(high) - scale(low)
+        values.append((scale(raw) - scale(low)) / span if span > 0 else np.full(len(raw), 0.5))
+        ends.append(fixed.get(label, (_number(low), _number(high))))
     matrix = np.column_stack(values) if values and len(points) else np.zeros((0, len(columns)))
     return list(columns), matrix, points["accuracy_quantized"].to_numpy(float), ends
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def parallel_figure(data: StudyData) -> go.Figure:
     """Parallel coordinates in SVG (plotly's Parcoords needs WebGL): one line per trained
-    architecture, coloured by accuracy in five bands."""
+    architecture, coloured by accuracy in five equal bands."""
     labels, matrix, accuracy, ends = parallel_data(data)
     fig = go.Figure()
     colours = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
-    edges = np.quantile(accuracy, np.linspace(0, 1, 6)) if len(accuracy) else np.zeros(6)
+    edges = np.linspace(accuracy.min(), accuracy.max(), 6) if len(accuracy) else np.zeros(6)
     band = np.clip(np.searchsorted(edges, accuracy, side="right") - 1, 0, 4)
     axis = np.arange(len(labels))
     for index, colour in enumerate(colours):
@@ -274,18 +322,22 @@ def comparison_figure(studies: list[StudyData]) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=front["latency_ms"], y=front["accuracy_quantized"], mode="lines+markers",
             line={"shape": "hv", "color": palette[index % len(palette)]},
-            name=f"{data.view.profile}: {data.view.name}",
+            name=f"{data.view.name} ({data.view.task} on {data.view.profile}, "
+                 f"{len(front)} on the front)",
             customdata=front[HOVER_COLUMNS].astype(object).fillna("").to_numpy(), hovertemplate=HOVER))
-    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)")
+    axis_range = _log_range(pd.concat([data.front["latency_ms"] for data in studies]))
+    ticks, labels = log_ticks(axis_range)
+    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)", range=axis_range,
+                     tickvals=ticks, ticktext=labels)
     fig.update_yaxes(title="accuracy (quantized, test split)")
     fig.update_layout(height=480, template="plotly_white", font={"size": 13},
-                      title="Pareto fronts compared", legend={"orientation": "h", "y": -0.2})
+                      title="Accuracy-latency Pareto fronts of the studies compared (feasible, "
+                            "trained architectures)", legend={"orientation": "h", "y": -0.2})
     return fig
 
 
 def pareto_table(data: StudyData) -> str:
-    """An HTML table of the Pareto architectures, best accuracy first."""
-    front = data.front.sort_values("accuracy_quantized", ascending=False)
+    """An HTML table of the study's Pareto architectures (on its objectives), best accuracy first."""
     header = ("<tr><th>architecture</th><th>dtype</th><th>accuracy (quant.)</th>"
               "<th>accuracy (float)</th><th>latency ms</th><th>flash KiB</th><th>RAM KiB</th>"
               "<th>energy uJ</th><th>params</th><th>trial</th></tr>")
@@ -293,7 +345,7 @@ def pareto_table(data: StudyData) -> str:
         f"<tr><td>{html.escape(r.arch)}</td><td>{r.dtype}</td><td>{r.accuracy_quantized:.3f}</td>"
         f"<td>{r.accuracy:.3f}</td><td>{r.latency_ms:,.2f}</td><td>{r.flash_kib:,.1f}</td>"
         f"<td>{r.ram_kib:,.1f}</td><td>{r.energy_uj:,.0f}</td><td>{r.params:,}</td>"
-        f"<td>{r.number}</td></tr>" for r in front.itertuples())
+        f"<td>{r.number}</td></tr>" for r in data.pareto.itertuples())
     return f'<table class="pareto">{header}{rows}</table>'
 
 
@@ -320,12 +372,15 @@ def build_dashboard(views: list[StudyView], path: Path) -> Path:
         parts.append(f"<h2>{html.escape(data.view.name)}</h2>")
         parts.append(_figure_html(study_figure(data), f"study-{index}"))
         parts.append(_figure_html(parallel_figure(data), f"parallel-{index}"))
-        parts.append(f"<h3>Pareto-optimal architectures ({len(data.front)})</h3>")
+        parts.append(f"<h3>Pareto-optimal architectures ({len(data.pareto)}) on "
+                     f"{html.escape(', '.join(data.view.objectives))}</h3>")
         parts.append(pareto_table(data))
     note = ("Each distinct architecture and dtype is drawn once (a search may propose one "
-            "several times; its score is reused). Infeasible candidates exceed a hardware "
-            "budget and were never trained: they are drawn on the bottom strip. Pareto-optimal "
-            "points are large with a dark outline.")
+            "several times; its score is reused), so each panel has one marker per distinct "
+            "trial. Infeasible candidates exceed a hardware budget and were never trained: they "
+            "have no accuracy and sit on the grey strip at the bottom of each panel, at their "
+            "latency, flash and RAM. Points on the accuracy-latency front are large with a dark "
+            "outline. Hover over any point for its details.")
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>dse: "
             f"{html.escape(', '.join(v.name for v in views))}</title><style>{_STYLE}</style>"
             f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from dse.dashboard import (
     parallel_data,
 )
 from dse.errors import DseError
+from dse.results import pareto_mask
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,7 +54,7 @@ HAND_MADE = [
     trial(0, "lstm:8", "int8", 0.60, 2.0),  # front
     trial(1, "lstm:16", "int8", 0.70, 5.0),  # front
     trial(2, "gru:16", "int16", 0.65, 6.0),  # dominated by trial 1
-    trial(3, "gru:64", "int8", 0.90, 40.0),  # front
+    trial(3, "gru:64", "int8", 0.90, 40.0, pareto=True),  # front; the study's Pareto set
     trial(4, "lstm:16", "int8", 0.70, 5.0, reused_from=1),  # repeat: drawn once
     trial(5, "lstm:512", "float32", np.nan, 900.0, feasible=False),  # infeasible
     trial(6, "gru:8", "float32", 0.50, 30.0),  # dominated
@@ -66,7 +68,9 @@ def test_front_dominated_and_infeasible_are_told_apart() -> None:
     assert status == {0: "pareto", 1: "pareto", 2: "dominated", 3: "pareto",
                       5: "infeasible", 6: "dominated"}
     assert data.front["number"].tolist() == [0, 1, 3]  # step line sorted by latency
-    assert "3 Pareto-optimal, 2 dominated, 1 infeasible" in data.title
+    assert "3 on the front, 2 dominated, 1 infeasible" in data.title[1]
+    assert data.pareto["number"].tolist() == [3]  # the study's own Pareto column, not redone
+    assert data.infeasible_y < data.strip_top < data.points["accuracy_quantized"].min()
 
 
 def test_hypervolume_by_hand() -> None:
@@ -75,7 +79,11 @@ def test_hypervolume_by_hand() -> None:
     assert area == pytest.approx(0.5 * 8 + 0.3 * 4)
     (data,) = dashboard_data([view(HAND_MADE)])
     progress = data.progress["hypervolume"].to_numpy()
-    assert np.all(np.diff(progress) >= 0) and progress[-1] > 0
+    # reference (0, 40 ms), the slowest trained latency shown: trial 0 adds 0.6 x 38, trial 1
+    # adds (0.7 - 0.6) x 35; the rest are dominated, repeated, infeasible or at 40 ms
+    assert data.reference == (0.0, 40.0)
+    assert progress == pytest.approx([22.8, 26.3, 26.3, 26.3, 26.3, 26.3, 26.3])
+    assert data.progress["number"].tolist() == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_parallel_coordinates_scaled_per_axis() -> None:
@@ -83,6 +91,10 @@ def test_parallel_coordinates_scaled_per_axis() -> None:
     labels, matrix, accuracy, _ = parallel_data(data)
     assert matrix.shape == (5, len(labels)) and len(accuracy) == 5
     assert matrix.min() >= 0 and matrix.max() <= 1
+    # params 1000 (trial 0) .. 7000 (trial 6) on a log axis: trial 3 (4000) sits at log 4 / log 7
+    params = matrix[:, labels.index("params (log)")]
+    assert params.tolist() == pytest.approx([0, np.log10(2) / np.log10(7), np.log10(3) / np.log10(7),
+                                             np.log10(4) / np.log10(7), 1])
 
 
 def test_export_image_without_kaleido_says_how(tmp_path) -> None:
@@ -95,18 +107,34 @@ def test_export_image_without_kaleido_says_how(tmp_path) -> None:
         pytest.skip("kaleido is installed")
 
 
-def synthetic_study(seed: int, name: str, profile: str) -> StudyView:
+def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
+                    max_latency_ms: float | None = None) -> StudyView:
+    """60 trials: accuracy grows with size, cost with size and dtype; big ones exceed the RAM
+    and are never trained; a few architectures are proposed twice (reused scores)."""
     rng = np.random.default_rng(seed)
-    rows = []
+    rows: list[dict] = []
     for number in range(60):
+        if number % 10 == 9:  # a repeat of an earlier proposal
+            rows.append({**rows[int(rng.integers(len(rows)))], "number": number})
+            continue
         cell = "lstm" if rng.random() < 0.5 else "gru"
-        cells = ",".join(str(c) for c in rng.choice([8, 16, 32, 64, 128], rng.integers(1, 4)))
+        cells = ",".join(str(c) for c in rng.choice([8, 16, 32, 64, 128, 256], rng.integers(1, 4)))
+        dtype = str(rng.choice(["int8", "int16", "float32"]))
         size = sum(int(c) for c in cells.split(","))
-        feasible = size < 250
-        accuracy = min(0.97, 0.4 + 0.1 * np.log2(size) + rng.normal(0, 0.03)) if feasible else np.nan
-        rows.append(trial(number, f"{cell}:{cells}", rng.choice(["int8", "int16", "float32"]),
-                          accuracy, 0.05 * size * rng.uniform(0.8, 1.2), feasible))
-    return view(rows, name, profile)
+        width = {"int8": 1, "int16": 2, "float32": 4}[dtype]
+        params = 4 * size * (size // 2 + 10) * (3 if cell == "gru" else 4) // 4
+        ram_bytes = 2_000 + width * (params // 8 + 60 * size)
+        feasible = ram_bytes <= ram_kib * 1024
+        accuracy = (0.96 - 0.45 * np.exp(-size / 70) + 0.006 * width + rng.normal(0, 0.015)
+                    if feasible else np.nan)
+        rows.append(trial(number, f"{cell}:{cells}", dtype, accuracy,
+                          params * width / 4e4 * rng.uniform(0.9, 1.1), feasible,
+                          flash_bytes=40_000 + width * params, ram_bytes=ram_bytes, params=params,
+                          macc=params * 60))
+    frame = pd.DataFrame(rows)
+    frame["pareto"] = pareto_mask(frame, ("accuracy_quantized", "latency_ms"))
+    return replace(view(rows, name, profile), ram_limit_bytes=ram_kib * 1024,
+                   max_latency_ms=max_latency_ms, trials=frame)
 
 
 @pytest.mark.browser
@@ -115,8 +143,8 @@ def test_dashboard_renders_in_headless_chromium(tmp_path) -> None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed: .ci/run must apt-get install chromium")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    views = [synthetic_study(1, "motion-stm32l4", "stm32l4"),
-             synthetic_study(2, "motion-stm32h7", "stm32h7")]
+    views = [synthetic_study(1, "motion-stm32l4", "stm32l4", max_latency_ms=50.0),
+             synthetic_study(2, "motion-nrf52840", "nrf52840", ram_kib=256)]
     page = build_dashboard(views, tmp_path / "dashboard.html")
     text = page.read_text()
     assert "<script src=" not in text and "<link " not in text  # nothing fetched: offline
@@ -129,7 +157,12 @@ def test_dashboard_renders_in_headless_chromium(tmp_path) -> None:
     assert found["plots"] == 5  # comparison + (panels + parallel) per study
     assert found["webgl"] == 0  # SVG only: prints and renders anywhere
     for index, data in enumerate(dashboard_data(views)):
-        assert found["markers"][index] == len(data.points) > 0
+        shown = len(data.points)
+        assert shown < len(views[index].trials)  # repeats are drawn once
+        assert (data.points["status"] == "infeasible").any()
+        assert set(data.pareto["number"]) == set(data.front["number"])  # same two objectives
+        # latency, flash and RAM panels: one marker per distinct trial shown
+        assert found["markers"][index] == {"xy": shown, "x3y3": shown, "x4y4": shown}
     ARTIFACTS.mkdir(exist_ok=True)
     run_chromium(page, f"--screenshot={ARTIFACTS / 'dashboard.png'}")
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 50_000
@@ -141,8 +174,8 @@ const dseConsoleError = console.error;
 console.error = (...args) => { window.dseErrors.push(args.join(' ')); dseConsoleError(...args); };
 </script>"""
 REPORT = """<script>setTimeout(() => {
-  const markers = [0, 1].map(i => document.querySelectorAll(
-      '#study-' + i + ' .subplot.xy .point').length);
+  const markers = [0, 1].map(i => Object.fromEntries(['xy', 'x3y3', 'x4y4'].map(panel =>
+      [panel, document.querySelectorAll('#study-' + i + ' .subplot.' + panel + ' path.point').length])));
   const out = document.createElement('pre'); out.id = 'dse-report';
   out.textContent = JSON.stringify({errors: window.dseErrors, markers: markers,
       plots: document.querySelectorAll('.js-plotly-plot').length,
@@ -156,7 +189,7 @@ def run_chromium(page: Path, action: str) -> str:
         done = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,2200",
+             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,2900",
              "--virtual-time-budget=15000", action, page.as_uri()],
             capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
