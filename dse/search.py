@@ -268,9 +268,10 @@ def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor,
 
         # Each distinct feasible architecture is trained once, ever: the study remembers.
         known = {t.user_attrs["key"]: t for t in done if t.user_attrs.get("trained")}
-        new = {arch_key(arch): arch for _, arch, report in candidates
+        new = {arch_key(arch): (arch, report.macc) for _, arch, report in candidates
                if report.fits and arch_key(arch) not in known}
-        futures = {key: pool.submit(_train, arch) for key, arch in new.items()}
+        longest_first = sorted(new.items(), key=lambda item: -item[1][1])  # balances workers
+        futures = {key: pool.submit(_train, arch) for key, (arch, _) in longest_first}
         scores = {key: _wait_with_heartbeat(future, study, trials) for key, future in futures.items()}
 
         trained_by: dict[str, int] = {}
