@@ -62,6 +62,7 @@ class StudyData:
     flash_range: tuple[float, float]
     ram_range: tuple[float, float]
     accuracy_range: tuple[float, float]
+    accuracy_ticks: tuple[float, ...]  # none inside the infeasible strip: it has no accuracy
     infeasible_y: float  # where the never-trained candidates are drawn
     strip_top: float  # the infeasible strip spans accuracy_range[0]..strip_top
 
@@ -101,6 +102,13 @@ def log_ticks(axis_range: tuple[float, float]) -> tuple[list[float], list[str]]:
     return values, [f"{v:,.0f}" if v >= 10 else f"{v:g}" for v in values]
 
 
+def accuracy_ticks(low: float, high: float) -> tuple[float, ...]:
+    """Round accuracy ticks strictly above ``low`` up to ``high``: steps of 0.1, 0.05 or 0.02."""
+    step = next(s for s in (0.1, 0.05, 0.02, 0.01) if (high - low) / s >= 4 or s == 0.01)
+    first = (np.floor(low / step + 1e-9) + 1) * step
+    return tuple(round(float(t), 2) for t in np.arange(first, high + 1e-9, step))
+
+
 def _study_data(view: StudyView) -> StudyData:
     trials = view.trials
     shown = trials[trials["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"]).copy()
@@ -132,6 +140,7 @@ def _study_data(view: StudyView) -> StudyData:
         flash_range=_log_range(shown["flash_kib"], flash_limit),
         ram_range=_log_range(shown["ram_kib"], ram_limit),
         accuracy_range=(infeasible_y - 1.5 * pad, high + pad),
+        accuracy_ticks=accuracy_ticks(strip_top, high + pad),
         infeasible_y=infeasible_y,
         strip_top=strip_top,
     )
@@ -226,7 +235,8 @@ def study_figure(data: StudyData) -> go.Figure:
         fig.add_annotation(x=np.log10(x), y=0.6, yref="y domain", text=text, showarrow=False,
                            textangle=-90, xanchor="right", font={"color": "#c0392b", "size": 12},
                            row=row, col=col)
-    accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range}
+    accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range,
+                "tickvals": data.accuracy_ticks}
     for (row, col), title, axis_range in (
             ((1, 1), "latency per inference (ms, log scale)", data.latency_range),
             ((2, 1), "flash incl. runtime (KiB, log scale)", data.flash_range),
@@ -286,7 +296,7 @@ def parallel_figure(data: StudyData) -> go.Figure:
     architecture, coloured by accuracy in five equal bands."""
     labels, matrix, accuracy, ends = parallel_data(data)
     fig = go.Figure()
-    colours = ["#440154", "#3b528b", "#21918c", "#5ec962", "#fde725"]
+    colours = ["#440154", "#3b528b", "#21918c", "#5ec962", "#c9b000"]  # viridis, last darkened
     edges = np.linspace(accuracy.min(), accuracy.max(), 6) if len(accuracy) else np.zeros(6)
     band = np.clip(np.searchsorted(edges, accuracy, side="right") - 1, 0, 4)
     axis = np.arange(len(labels))
@@ -307,7 +317,8 @@ def parallel_figure(data: StudyData) -> go.Figure:
                      range=[-0.3, len(labels) - 0.7])
     fig.update_yaxes(visible=False, range=[-0.1, 1.1])
     fig.update_layout(height=440, template="plotly_white", font={"size": 12},
-                      title="Parameters and objectives of the trained architectures",
+                      title="Parameters and objectives of the trained architectures (one line "
+                            "each, coloured by accuracy; costs on log axes)",
                       legend={"orientation": "h", "y": -0.08},
                       margin={"t": 110, "l": 40, "r": 40, "b": 60})
     return fig

@@ -17,10 +17,12 @@ import pytest
 
 from dse.dashboard import (
     StudyView,
+    accuracy_ticks,
     build_dashboard,
     dashboard_data,
     export_image,
     hypervolume,
+    log_ticks,
     parallel_data,
 )
 from dse.errors import DseError
@@ -71,6 +73,14 @@ def test_front_dominated_and_infeasible_are_told_apart() -> None:
     assert "3 on the front, 2 dominated, 1 infeasible" in data.title[1]
     assert data.pareto["number"].tolist() == [3]  # the study's own Pareto column, not redone
     assert data.infeasible_y < data.strip_top < data.points["accuracy_quantized"].min()
+    assert min(data.accuracy_ticks) > data.strip_top  # no accuracy ticks on the infeasible strip
+
+
+def test_axis_ticks() -> None:
+    assert log_ticks((np.log10(3), np.log10(300))) == ([5.0, 10.0, 20.0, 50.0, 100.0, 200.0],
+                                                      ["5", "10", "20", "50", "100", "200"])
+    assert accuracy_ticks(0.55, 1.0) == (0.6, 0.7, 0.8, 0.9, 1.0)
+    assert accuracy_ticks(0.6, 0.8) == (0.65, 0.7, 0.75, 0.8)
 
 
 def test_hypervolume_by_hand() -> None:
@@ -125,8 +135,8 @@ def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
         params = 4 * size * (size // 2 + 10) * (3 if cell == "gru" else 4) // 4
         ram_bytes = 2_000 + width * (params // 8 + 60 * size)
         feasible = ram_bytes <= ram_kib * 1024
-        accuracy = (0.96 - 0.45 * np.exp(-size / 70) + 0.006 * width + rng.normal(0, 0.015)
-                    if feasible else np.nan)
+        accuracy = (min(0.99, 0.96 - 0.45 * np.exp(-size / 70) + 0.006 * width
+                        + rng.normal(0, 0.015)) if feasible else np.nan)
         rows.append(trial(number, f"{cell}:{cells}", dtype, accuracy,
                           params * width / 4e4 * rng.uniform(0.9, 1.1), feasible,
                           flash_bytes=40_000 + width * params, ram_bytes=ram_bytes, params=params,
@@ -170,18 +180,25 @@ def test_dashboard_renders_in_headless_chromium(tmp_path) -> None:
 
 CAPTURE_ERRORS = """<script>window.dseErrors = [];
 window.addEventListener('error', e => window.dseErrors.push(String(e.message)));
+window.addEventListener('unhandledrejection', e => window.dseErrors.push(String(e.reason)));
 const dseConsoleError = console.error;
 console.error = (...args) => { window.dseErrors.push(args.join(' ')); dseConsoleError(...args); };
 </script>"""
-REPORT = """<script>setTimeout(() => {
+REPORT = """<script>
+function dseReport() {  // once every plot has drawn its SVG: counts and errors into the DOM
+  const plots = document.querySelectorAll('.js-plotly-plot');
+  if (!plots.length || ![...plots].every(p => p._fullLayout && p.querySelector('.main-svg'))) {
+    return setTimeout(dseReport, 100);
+  }
   const markers = [0, 1].map(i => Object.fromEntries(['xy', 'x3y3', 'x4y4'].map(panel =>
       [panel, document.querySelectorAll('#study-' + i + ' .subplot.' + panel + ' path.point').length])));
   const out = document.createElement('pre'); out.id = 'dse-report';
-  out.textContent = JSON.stringify({errors: window.dseErrors, markers: markers,
-      plots: document.querySelectorAll('.js-plotly-plot').length,
+  out.textContent = JSON.stringify({errors: window.dseErrors, markers: markers, plots: plots.length,
       webgl: document.querySelectorAll('.gl-container canvas, canvas.gl-canvas').length});
   document.body.appendChild(out);
-}, 3000);</script>"""
+}
+window.addEventListener('load', () => setTimeout(dseReport, 500));
+</script>"""
 
 
 def run_chromium(page: Path, action: str) -> str:
@@ -189,7 +206,7 @@ def run_chromium(page: Path, action: str) -> str:
         done = subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,2900",
+             f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,4300",
              "--virtual-time-budget=15000", action, page.as_uri()],
             capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
