@@ -278,7 +278,7 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
     for label, column in columns.items():
         raw = column.to_numpy(float)
         low, high = (0.0, 1.0 if label == "cell" else 2.0) if label in fixed else (
-            float(raw.min()) if len(raw) else 0.0, float(raw.max()) if len(raw) else 1.0)
+            float(raw.min()) if len(raw) else 1.0, float(raw.max()) if len(raw) else 1.0)
         scale = np.log10 if label.endswith("log)") else np.asarray
         span = scale(high) - scale(low)
         values.append((scale(raw) - scale(low)) / span if span > 0 else np.full(len(raw), 0.5))

@@ -107,6 +107,19 @@ def test_parallel_coordinates_scaled_per_axis() -> None:
                                              np.log10(4) / np.log10(7), 1])
 
 
+@pytest.mark.filterwarnings("error")
+def test_studies_with_nothing_trained_still_build(tmp_path) -> None:
+    infeasible = [trial(0, "lstm:512", "int8", np.nan, 900.0, feasible=False),
+                  trial(1, "gru:512", "int8", np.nan, 800.0, feasible=False)]
+    empty = pd.DataFrame(columns=list(trial(0, "lstm:8", "int8", 0.5, 1.0)))
+    views = [view(infeasible, "infeasible"), view(empty, "empty")]
+    (nothing_trained, nothing), page = dashboard_data(views), build_dashboard(views, tmp_path / "d.html")
+    assert nothing_trained.points["status"].tolist() == ["infeasible", "infeasible"]
+    assert nothing_trained.front.empty and nothing.points.empty
+    assert nothing_trained.progress["hypervolume"].tolist() == [0.0, 0.0]
+    assert "Pareto-optimal architectures (0)" in page.read_text()
+
+
 def test_export_image_without_kaleido_says_how(tmp_path) -> None:
     try:
         import kaleido  # noqa: F401
