@@ -229,10 +229,10 @@ def study_figure(data: StudyData) -> go.Figure:
               (2, 2, view.ram_limit_bytes / 1024, f"limit {view.ram_limit_bytes / 1024:,.0f} KiB")]
     if view.max_latency_ms:
         limits.append((1, 1, view.max_latency_ms, f"budget {view.max_latency_ms:g} ms"))
-    for row, col, x, text in limits:
-        fig.add_vline(x=x, row=row, col=col, line={"color": "#c0392b", "dash": "dash", "width": 1.5})
+    for row, col, at, text in limits:
+        fig.add_vline(x=at, row=row, col=col, line={"color": "#c0392b", "dash": "dash", "width": 1.5})
         # annotations on a log axis take log10(x), unlike shapes
-        fig.add_annotation(x=np.log10(x), y=0.6, yref="y domain", text=text, showarrow=False,
+        fig.add_annotation(x=np.log10(at), y=0.6, yref="y domain", text=text, showarrow=False,
                            textangle=-90, xanchor="right", font={"color": "#c0392b", "size": 12},
                            row=row, col=col)
     accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range,
