@@ -217,7 +217,7 @@ window.addEventListener('load', () => setTimeout(dseReport, 500));
 def run_chromium(page: Path, action: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
         done = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={profile}", "--hide-scrollbars", "--window-size=1400,4300",
              "--virtual-time-budget=15000", action, page.as_uri()],
