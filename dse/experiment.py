@@ -225,9 +225,10 @@ def _likely_causes(stored: dict[str, Any], experiment: Experiment) -> list[str]:
         causes.append(f"the experiment file changed (config hash {stored.get('hash')} -> "
                       f"{experiment.hash})")
     for path, digest in stored.get("data_sha256", {}).items():
-        now = file_sha256(path) if Path(path).is_file() else "missing"
-        if now != digest:
-            causes.append(f"data file {path} changed (sha256 {digest[:12]}... -> {now[:12]}...)")
+        current = file_sha256(path) if Path(path).is_file() else "missing"
+        if current != digest:
+            causes.append(f"data file {path} changed (sha256 {digest[:12]}... -> "
+                          f"{current[:12]}...)")
     then, now = stored.get("environment", {}), results.environment()
     for package, version in then.get("packages", {}).items():
         if now["packages"].get(package) != version:

@@ -90,7 +90,7 @@ def write_tables(frame: pd.DataFrame, out_dir: Path) -> None:
 
 def environment() -> dict[str, Any]:
     """Versions and source state that a rerun should match."""
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("dse", "optuna", "numpy", "pandas", "plotly"):
         try:
             versions[package] = metadata.version(package)

@@ -155,7 +155,7 @@ class Progress:
 def open_study(config: SearchConfig, storage: str | optuna.storages.BaseStorage, study_name: str,
                *, create: bool = True) -> optuna.Study:
     """Create or load the study, checking that an existing one was made with this config."""
-    directions = [OBJECTIVES[o] for o in config.objectives]
+    directions: list[Any] = [OBJECTIVES[o] for o in config.objectives]
     if isinstance(storage, str):
         storage = rdb_storage(storage)
     try:
@@ -309,7 +309,7 @@ def _wait_with_heartbeat(future: Any, study: optuna.Study, trials: list[optuna.T
         except TimeoutError:
             if is_heartbeat_enabled(study._storage):
                 for trial in trials:
-                    study._storage.record_heartbeat(trial._trial_id)
+                    study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
 
 def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial]) -> int:

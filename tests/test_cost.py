@@ -124,7 +124,8 @@ def test_flash_bytes_per_dtype() -> None:
 def test_window_ram_by_hand() -> None:
     # int8 lstm:64,32, F=6, T=50, K=5. Feature maps (1 B): input 300, 3,200, 1,600, 5;
     # largest consecutive pair 3,200 + 1,600 (layer 1's output feeds layer 2). Persistent:
-    # h (1 B) + c (2 B) per layer, plus 8C int32 kernel sums: 3*96 + 32*96. Scratch: largest 4C int16 gates = 512.
+    # h (1 B) + c (2 B) per layer, plus 8C int32 kernel sums: 3*96 + 32*96.
+    # Scratch: the largest 4C int16 gates = 512.
     expected = (3_200 + 1_600) + 3 * 96 + 32 * 96 + 4 * 64 * 2 + PROFILE.reserve_ram_bytes
     assert estimate(arch("lstm:64,32", 6, T=50, K=5), PROFILE).ram_bytes == expected
     # Streaming: one step of each map (6, 64, 32, 5); the largest pair is 64 + 32.
