@@ -23,7 +23,7 @@ COLUMNS = [  # DESIGN.md section 4, then the extras
     "number", "arch", "dtype", "state", "accuracy", "accuracy_quantized", "latency_ms",
     "flash_bytes", "ram_bytes", "energy_uj", "feasible", "violations",
     "cell", "layers", "cells", "params", "macc", "trained", "reused_from", "diverged",
-    "train_seconds",
+    "train_seconds", "worker",
 ]
 TIMING_COLUMNS = ("train_seconds",)
 MAXIMIZED = ("accuracy", "accuracy_quantized")
