@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import socket
 import time
 import warnings
@@ -119,6 +120,13 @@ def _init_worker(setting: Setting) -> None:
     _WORKER_DATA["setting"] = setting
 
 
+def _init_process(setting: Setting) -> None:
+    # Ctrl-C reaches the whole process group: only the parent acts on it (tells the asked
+    # trials FAIL, writes the outputs); a worker dying of it would break the pool instead.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(setting)
+
+
 def _train(arch: Architecture) -> dict[str, Any]:
     setting: Setting = _WORKER_DATA["setting"]
     result = proxy.evaluate(arch, setting.data, budget=setting.budget, seed=setting.config.seed)
@@ -135,7 +143,7 @@ def _pool(setting: Setting, workers: int) -> ProcessPoolExecutor:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=(setting,))
+                               initializer=_init_process, initargs=(setting,))
 
 
 # --- the loop ----------------------------------------------------------------------------
