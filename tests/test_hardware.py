@@ -18,7 +18,7 @@ NUMERIC = [f.name for f in fields(HardwareProfile)
 
 
 def test_all_shipped_profiles_listed() -> None:
-    assert set(available_profiles()) >= EXPECTED
+    assert available_profiles() == sorted(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -38,9 +38,23 @@ def test_datasheet_values_pinned() -> None:
     assert l4.source_of("clock_hz").startswith("DS10198")
     assert load_profile("samd21").ram_bytes == 32 * 1024
     assert load_profile("stm32h7").clock_hz == 480_000_000
+    assert load_profile("rp2040").ram_bytes == 264 * 1024
+    assert load_profile("esp32s3").reserve_flash_bytes > l4.reserve_flash_bytes
     # an M7 is faster per cycle than an M4, an M0+ without SIMD far slower
     assert (load_profile("stm32f7").macs_per_cycle["int8"] > l4.macs_per_cycle["int8"]
             > load_profile("rp2040").macs_per_cycle["int8"])
+
+
+def test_same_core_same_per_cycle_figures() -> None:
+    by_core: dict[str, list[HardwareProfile]] = {}
+    for name in EXPECTED:
+        profile = load_profile(name)
+        by_core.setdefault(profile.core.split(" (")[0], []).append(profile)
+    for core, profiles in by_core.items():
+        first = profiles[0]
+        for other in profiles[1:]:
+            for table in ("macs_per_cycle", "cycles_per_activation", "cycles_per_elementwise"):
+                assert getattr(other, table) == getattr(first, table), (core, other.name, table)
 
 
 def valid_text() -> str:
@@ -74,6 +88,12 @@ def test_user_profile_by_path(tmp_path) -> None:
         (lambda t: t.replace('part = "STM32L476RG"\n', ""), r"is missing the field 'part'"),
         (lambda t: t.replace("reserve_flash_bytes = 65_536", "reserve_flash_bytes = 2_000_000"),
          r"reserve_flash_bytes \(2000000\) must be smaller than flash_bytes \(1048576\)"),
+        (lambda t: t.replace("reserve_ram_bytes = 8_192", "reserve_ram_bytes = 131_072"),
+         r"reserve_ram_bytes \(131072\) must be smaller than ram_bytes \(131072\)"),
+        (lambda t: t.replace("per_op_overhead_cycles = 400", "per_op_overhead_cycles = -1"),
+         r"'per_op_overhead_cycles' field of .*\[runtime\] must be a non-negative number"),
+        (lambda t: t.replace("[macs_per_cycle]\n", "[macs_per_cycle]\nint4 = 2\n"),
+         r"Unknown field 'int4' in .*\[macs_per_cycle\]. Known fields: float32, int16, int8."),
         (lambda t: t + "\n[budgets]\nmax_latency_ms = 0\n",
          r"'max_latency_ms' field of .*\[budgets\] must be a positive number"),
     ],
