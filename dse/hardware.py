@@ -23,18 +23,18 @@ _TOP_KEYS = {
     "name": str,
     "part": str,
     "core": str,
-    "clock_hz": "positive",
-    "flash_bytes": "positive",
-    "ram_bytes": "positive",
+    "clock_hz": "positive whole",
+    "flash_bytes": "positive whole",
+    "ram_bytes": "positive whole",
     "active_power_mw": "positive",
 }
 _RUNTIME_KEYS = {
     "name": str,
-    "reserve_flash_bytes": "non-negative",
-    "reserve_ram_bytes": "non-negative",
+    "reserve_flash_bytes": "non-negative whole",
+    "reserve_ram_bytes": "non-negative whole",
     "per_step_overhead_cycles": "non-negative",
     "per_op_overhead_cycles": "non-negative",
-    "gru_ops_per_step": "positive",
+    "gru_ops_per_step": "positive whole",
 }
 _PER_DTYPE_TABLES = ("macs_per_cycle", "cycles_per_activation", "cycles_per_elementwise")
 _BUDGET_KEYS = {"max_latency_ms": "positive", "max_energy_uj": "positive"}
@@ -209,8 +209,10 @@ def _fields(table: dict[str, Any], spec: dict[str, Any], where: str, required: b
             if not isinstance(value, str) or not value:
                 raise DseError(f"The {key!r} field of {where} must be a non-empty string.")
         else:
-            is_number = isinstance(value, int | float) and not isinstance(value, bool)
-            low_ok = is_number and (value > 0 if kind == "positive" else value >= 0)
+            whole = kind.endswith(" whole")  # bytes, hertz and counts: never truncated
+            types = int if whole else int | float
+            is_number = isinstance(value, types) and not isinstance(value, bool)
+            low_ok = is_number and (value > 0 if kind.startswith("positive") else value >= 0)
             if not (low_ok and math.isfinite(value)):
                 raise DseError(
                     f"The {key!r} field of {where} must be a {kind} number. Got {value!r} instead."
