@@ -121,10 +121,6 @@ def load_experiment(path: str | Path) -> Experiment:
                       data.get("workers", 1))
 
 
-def study_name(config: SearchConfig) -> str:
-    return runner.default_study_name(config)
-
-
 def run_experiment(experiment: Experiment, *, out_root: Path = Path("runs/experiments"),
                    workers: int | None = None, show_progress: bool = True) -> Path:
     """Run (or resume) every study of the experiment; write ``experiment.json``."""
@@ -144,7 +140,7 @@ def run_experiment(experiment: Experiment, *, out_root: Path = Path("runs/experi
         "hash": experiment.hash,
         "resolved": experiment.resolved(),
         "data_sha256": {c.data: file_sha256(c.data) for c in experiment.configs if c.data},
-        "studies": [study_name(c) for c in experiment.configs],
+        "studies": [runner.default_study_name(c) for c in experiment.configs],
         "started": started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "environment": results.environment(),
@@ -180,7 +176,7 @@ def verify_experiment(experiment: Experiment, *, out_root: Path = Path("runs/exp
         except DseError as exc:
             return Verdict(False, (f"the rerun could not start: {exc}",), tuple(causes))
         for config in experiment.configs:
-            name = study_name(config)
+            name = runner.default_study_name(config)
             differences += _compare_study(name, stored_dir / name, fresh_dir / name)
     return Verdict(not differences, tuple(differences), tuple(causes) if differences else ())
 
