@@ -17,10 +17,12 @@ import math
 import os
 import signal
 import socket
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -229,25 +231,71 @@ def run_study(
     workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Progress:
-    """Search until the study holds ``trials`` finished trials or the timeout passes."""
+    """Search until the study holds ``trials`` finished trials or the timeout passes.
+
+    Ctrl-C raises KeyboardInterrupt at the next safe point (never inside a storage write):
+    the trials asked but not told are failed, the worker processes are stopped.
+    """
     config = setting.config
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
     progress = Progress()
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
-    with _pool(setting, workers) as pool:
-        while True:
-            done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            progress.finished = len(done)
-            progress.front = front_size(config.objectives, done)
-            if on_progress:
-                on_progress(progress)
-            want = config.trials - len(done)
-            if want <= 0 or time.monotonic() >= deadline:
-                return progress
-            study.sampler = make_sampler(config, len(done))
-            _run_batch(setting, study, pool, min(ASK_BATCH, want), done, progress)
+    pool = _pool(setting, workers)
+    try:
+        with _deferred_sigint() as stop:
+            while True:
+                done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                progress.finished = len(done)
+                progress.front = front_size(config.objectives, done)
+                if on_progress:
+                    on_progress(progress)
+                want = config.trials - len(done)
+                if want <= 0 or time.monotonic() >= deadline:
+                    return progress
+                _check(stop)
+                study.sampler = make_sampler(config, len(done))
+                _run_batch(setting, study, pool, min(ASK_BATCH, want), done, progress, stop)
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _deferred_sigint() -> Iterator[threading.Event]:
+    """Turn the first Ctrl-C into a flag the loop checks at safe points. A KeyboardInterrupt
+    raised anywhere (inside a database commit, or a destructor that swallows it) could be
+    lost or leave a write half done. A second Ctrl-C interrupts at once, as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals only reach the main thread; nothing to defer
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _check(stop: threading.Event) -> None:
+    if stop.is_set():
+        raise KeyboardInterrupt
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Interrupted: drop queued work and end the running trainings instead of waiting."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
 
 
 SCORE_KEYS = ("accuracy", "accuracy_quantized", "train_seconds", "diverged")
@@ -256,9 +304,10 @@ UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_second
 
 
 def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor, size: int,
-               done: list[optuna.trial.FrozenTrial], progress: Progress) -> None:
+               done: list[optuna.trial.FrozenTrial], progress: Progress,
+               stop: threading.Event) -> None:
     config, space, shape = setting.config, setting.space, setting.data
-    with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait_with_heartbeat)
+    with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
         trials = [study.ask() for _ in range(size)]
     told: set[int] = set()
@@ -280,7 +329,7 @@ def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor,
                if report.fits and arch_key(arch) not in known}
         longest_first = sorted(new.items(), key=lambda item: -item[1][1])  # balances workers
         futures = {key: pool.submit(_train, arch) for key, (arch, _) in longest_first}
-        scores = {key: _wait_with_heartbeat(future, study, trials) for key, future in futures.items()}
+        scores = {key: _wait(future, study, trials, stop) for key, future in futures.items()}
 
         trained_by: dict[str, int] = {}
         for trial, arch, report in candidates:
@@ -309,13 +358,19 @@ def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor,
         raise
 
 
-def _wait_with_heartbeat(future: Any, study: optuna.Study, trials: list[optuna.Trial]) -> dict:
-    """Wait for one proxy score, telling the storage every few seconds that we are alive."""
+def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],
+          stop: threading.Event) -> dict:
+    """Wait for one proxy score, checking for Ctrl-C and telling the storage every few
+    seconds that the asked trials are alive."""
+    beat = time.monotonic()
     while True:
+        _check(stop)
         try:
-            return future.result(timeout=HEARTBEAT_SECONDS / 2)
+            return future.result(timeout=0.1)
         except TimeoutError:
-            if is_heartbeat_enabled(study._storage):
+            if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and \
+                    is_heartbeat_enabled(study._storage):
+                beat = time.monotonic()
                 for trial in trials:
                     study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
