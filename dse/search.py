@@ -20,8 +20,9 @@ import socket
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
@@ -45,6 +46,7 @@ CONFIG_ATTR = "dse_config"
 HEARTBEAT_SECONDS = 10
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
 ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
+PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,11 @@ def run_study(
 ) -> Progress:
     """Search until the study holds ``trials`` finished trials or the timeout passes.
 
+    Batches are pipelined: the next batch is asked (with the running ones known to the
+    sampler as running) before the oldest is told, so the pool never waits for the slowest
+    training of a batch. The order of asks and tells is fixed, so the trials are the same
+    for any number of workers.
+
     Ctrl-C raises KeyboardInterrupt at the next safe point (never inside a storage write):
     the trials asked but not told are failed, the worker processes are stopped.
     """
@@ -243,6 +250,8 @@ def run_study(
     progress = Progress()
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
     pool = _pool(setting, workers)
+    pending: deque[list[_Candidate]] = deque()
+    trainings: dict[str, _Score] = {}  # distinct architectures in training, by key
     try:
         with _deferred_sigint() as stop:
             while True:
@@ -251,13 +260,22 @@ def run_study(
                 progress.front = front_size(config.objectives, done)
                 if on_progress:
                     on_progress(progress)
-                want = config.trials - len(done)
-                if want <= 0 or time.monotonic() >= deadline:
-                    return progress
+                want = config.trials - len(done) - sum(map(len, pending))
                 _check(stop)
-                study.sampler = make_sampler(config, len(done))
-                _run_batch(setting, study, pool, min(ASK_BATCH, want), done, progress, stop)
+                if want > 0 and len(pending) < PIPELINE_DEPTH and time.monotonic() < deadline:
+                    study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
+                    pending.append(_ask(setting, study, pool, min(ASK_BATCH, want), done,
+                                        trainings))
+                elif pending:
+                    _tell(config, study, pending, trainings, progress, stop)
+                    pending.popleft()
+                else:
+                    return progress
     except BaseException:
+        for batch in pending:  # interrupted: the asked trials are lost, the study is not
+            for candidate in batch:
+                if not candidate.told:
+                    study.tell(candidate.trial, state=optuna.trial.TrialState.FAIL)
         _stop_pool(pool)
         raise
     finally:
@@ -303,59 +321,86 @@ UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_second
              "diverged": ""}
 
 
-def _run_batch(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor, size: int,
-               done: list[optuna.trial.FrozenTrial], progress: Progress,
-               stop: threading.Event) -> None:
+@dataclass
+class _Score:
+    """Where a candidate's score comes from: trial ``number`` trained (or trains) it.
+    Candidates of the same architecture share one."""
+
+    number: int
+    future: Future | None = None  # in training; None when ``known`` holds the score
+    known: dict[str, Any] | None = None
+
+
+@dataclass
+class _Candidate:
+    """An asked trial, costed, waiting to be told."""
+
+    trial: optuna.Trial
+    arch: Architecture
+    report: CostReport
+    score: _Score | None  # None: infeasible, never trained
+    told: bool = False
+
+
+def _ask(setting: Setting, study: optuna.Study, pool: ProcessPoolExecutor, size: int,
+         done: list[optuna.trial.FrozenTrial], trainings: dict[str, _Score]) -> list[_Candidate]:
+    """Ask a batch, cost it, record constraints, and submit each new feasible architecture
+    for training once: an architecture the study already scored, or one in training, is not
+    trained again."""
     config, space, shape = setting.config, setting.space, setting.data
     with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
         trials = [study.ask() for _ in range(size)]
-    told: set[int] = set()
-    try:
-        candidates = []
-        for trial in trials:
-            cell, cells, dtype = space.suggest(trial)
-            arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
-                                shape.classes)
-            report = estimate(arch, setting.profile, ram_mode=space.ram_mode,  # type: ignore[arg-type]
-                              max_latency_ms=config.max_latency_ms,
-                              max_energy_uj=config.max_energy_uj)
-            record_constraints(trial, report)
-            candidates.append((trial, arch, report))
+    known = {t.user_attrs["key"]: t for t in done if t.user_attrs.get("trained")}
+    batch = []
+    for trial in trials:
+        cell, cells, dtype = space.suggest(trial)
+        arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
+                            shape.classes)
+        report = estimate(arch, setting.profile, ram_mode=space.ram_mode,  # type: ignore[arg-type]
+                          max_latency_ms=config.max_latency_ms, max_energy_uj=config.max_energy_uj)
+        record_constraints(trial, report)
+        key = arch_key(arch)
+        if not report.fits:
+            score = None
+        elif key in known:
+            source = known[key]
+            score = _Score(source.number, known={k: source.user_attrs[k] for k in SCORE_KEYS})
+        else:  # in training already, or new: this trial trains it
+            score = trainings.setdefault(key, _Score(trial.number))
+        batch.append(_Candidate(trial, arch, report, score))
+    new = [c for c in batch if c.score and c.score.number == c.trial.number]
+    for candidate in sorted(new, key=lambda c: -c.report.macc):  # longest first balances workers
+        candidate.score.future = pool.submit(_train, candidate.arch)  # type: ignore[union-attr]
+    return batch
 
-        # Each distinct feasible architecture is trained once, ever: the study remembers.
-        known = {t.user_attrs["key"]: t for t in done if t.user_attrs.get("trained")}
-        new = {arch_key(arch): (arch, report.macc) for _, arch, report in candidates
-               if report.fits and arch_key(arch) not in known}
-        longest_first = sorted(new.items(), key=lambda item: -item[1][1])  # balances workers
-        futures = {key: pool.submit(_train, arch) for key, (arch, _) in longest_first}
-        scores = {key: _wait(future, study, trials, stop) for key, future in futures.items()}
 
-        trained_by: dict[str, int] = {}
-        for trial, arch, report in candidates:
-            key, attrs = arch_key(arch), cost_attrs(arch, report)
-            if not report.fits:
-                score = UNTRAINED
-            elif key in known:
-                score = {k: known[key].user_attrs[k] for k in SCORE_KEYS}
-                attrs["reused_from"] = known[key].number
-            elif key in trained_by:
-                score, attrs["reused_from"] = scores[key], trained_by[key]
+def _tell(config: SearchConfig, study: optuna.Study, pending: deque[list[_Candidate]],
+          trainings: dict[str, _Score], progress: Progress, stop: threading.Event) -> None:
+    """Tell the oldest pending batch, in trial order, as its scores arrive."""
+    alive = [c.trial for batch in pending for c in batch]
+    for candidate in pending[0]:
+        arch, report, source = candidate.arch, candidate.report, candidate.score
+        attrs = cost_attrs(arch, report)
+        if source is None:
+            score = UNTRAINED
+        elif source.known is not None:
+            score, attrs["reused_from"] = source.known, source.number
+        else:
+            score = _wait(source.future, study, alive, stop)  # type: ignore[arg-type]
+            if source.number == candidate.trial.number:
+                attrs["trained"] = True
+                del trainings[attrs["key"]]  # told: later asks find it in the study
             else:
-                score, attrs["trained"], trained_by[key] = scores[key], True, trial.number
-            attrs.update(score)
-            for name, value in attrs.items():
-                trial.set_user_attr(name, value)
-            study.tell(trial, objective_values(config.objectives, attrs))
-            told.add(trial.number)
-            progress.feasible += bool(report.fits)
-            progress.trained += bool(attrs["trained"])
-            progress.reused += "reused_from" in attrs
-    except BaseException:
-        for trial in trials:  # interrupted: the asked trials are lost, the study is not
-            if trial.number not in told:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        raise
+                attrs["reused_from"] = source.number
+        attrs.update(score)
+        for name, value in attrs.items():
+            candidate.trial.set_user_attr(name, value)
+        study.tell(candidate.trial, objective_values(config.objectives, attrs))
+        candidate.told = True
+        progress.feasible += bool(report.fits)
+        progress.trained += bool(attrs["trained"])
+        progress.reused += "reused_from" in attrs
 
 
 def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],

@@ -72,10 +72,7 @@ class TableExecutor:
         future.set_result({k: score[k] for k in search.SCORE_KEYS})
         return future
 
-    def __enter__(self) -> TableExecutor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         return None
 
 
