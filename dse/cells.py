@@ -55,9 +55,15 @@ class Network:
         return out + [self.head_weight, self.head_bias]
 
 
+FORGET_BIAS = 1.0  # LSTM forget-gate bias at start (Keras' unit_forget_bias)
+
+
 def init_network(cell: str, features: int, cells: tuple[int, ...], classes: int,
                  rng: np.random.Generator) -> Network:
-    """PyTorch's initialization: uniform in +-1/sqrt(C) for every recurrent parameter."""
+    """PyTorch's initialization (uniform in +-1/sqrt(C) for every recurrent parameter), but
+    with the LSTM forget gate's bias at 1 as Keras does: the cell then remembers from the
+    first step, and LSTMs learn as early in training as GRUs (Jozefowicz et al., 2015),
+    which a short proxy budget needs to rank them fairly against GRUs."""
     gates, layers, inputs = GATES[cell], [], features
     for width in cells:
         bound = 1.0 / np.sqrt(width)
@@ -65,8 +71,12 @@ def init_network(cell: str, features: int, cells: tuple[int, ...], classes: int,
         def uniform(*shape: int, bound: float = bound) -> np.ndarray:
             return rng.uniform(-bound, bound, size=shape).astype(np.float32)
 
-        layers.append(Layer(uniform(gates * width, inputs), uniform(gates * width, width),
-                            uniform(gates * width), uniform(gates * width)))
+        layer = Layer(uniform(gates * width, inputs), uniform(gates * width, width),
+                      uniform(gates * width), uniform(gates * width))
+        if cell == "lstm":  # gates i, f, g, o: the two biases of f sum to FORGET_BIAS
+            layer.bias_ih[width: 2 * width] = FORGET_BIAS
+            layer.bias_hh[width: 2 * width] = 0.0
+        layers.append(layer)
         inputs = width
     bound = 1.0 / np.sqrt(inputs)
     head_w = rng.uniform(-bound, bound, size=(classes, inputs)).astype(np.float32)

@@ -90,10 +90,10 @@ def file_sha256(path: str | Path) -> str:
         raise DseError(f"Cannot read data file {path}: {exc.strerror}.") from None
 
 
-def make_sampler(config: SearchConfig, n_finished: int) -> optuna.samplers.BaseSampler:
-    """The sampler a config names. Its seed moves on with the study's length, so a resumed
-    run does not re-propose the start-up configurations of the first one."""
-    seed = config.seed + 7919 * n_finished
+def make_sampler(config: SearchConfig, n_trials: int) -> optuna.samplers.BaseSampler:
+    """The sampler a config names. Its seed moves on with the number of trials the study
+    holds, so neither the next batch nor a resumed run re-proposes earlier start-up draws."""
+    seed = config.seed + 7919 * n_trials
     name = AUTO_SAMPLER if config.sampler == "auto" else config.sampler
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
