@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -120,14 +122,23 @@ def test_studies_with_nothing_trained_still_build(tmp_path) -> None:
     assert "Pareto-optimal architectures (0)" in page.read_text()
 
 
-def test_export_image_without_kaleido_says_how(tmp_path) -> None:
-    try:
-        import kaleido  # noqa: F401
-    except ImportError:
-        with pytest.raises(DseError, match="needs the 'kaleido' package"):
-            export_image([view(HAND_MADE)], tmp_path / "front.png")
-    else:
-        pytest.skip("kaleido is installed")
+def test_export_image_without_kaleido_says_how(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "kaleido", None)  # as if not installed: import fails
+    with pytest.raises(DseError, match="needs the 'kaleido' package"):
+        export_image([view(HAND_MADE)], tmp_path / "front.png")
+
+
+def test_export_image_draws_every_point_in_svg_and_png(tmp_path) -> None:
+    pytest.importorskip("kaleido")  # a test extra; it drives the chromium that .ci/run installs
+    (data,) = dashboard_data([view(HAND_MADE)])
+    svg = export_image([view(HAND_MADE)], tmp_path / "front.svg").read_text()
+    assert svg.startswith("<svg") and 'width="1400" height="900"' in svg
+    # every architecture in each of the three accuracy panels (latency, flash, RAM)
+    assert svg.count('<path class="point') == 3 * len(data.points)
+    assert "latency per inference (ms, log scale)" in svg and "limit 128 KiB" in svg
+    png = export_image([view(HAND_MADE)], tmp_path / "front.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (1400, 900)  # IHDR width, height
 
 
 def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
