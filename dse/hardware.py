@@ -17,7 +17,7 @@ from typing import Any
 
 from dse.architecture import DTYPES
 from dse.errors import DseError
-from dse.resources import data_dir
+from dse.resources import available, find_toml
 
 _TOP_KEYS = {
     "name": str,
@@ -95,41 +95,20 @@ class HardwareProfile:
         return self.ram_bytes - self.reserve_ram_bytes
 
 
-def builtin_dir() -> Path:
-    """The folder holding the shipped profiles (inside the installed package)."""
-    return data_dir("hardware_profiles")
-
-
 def available_profiles() -> list[str]:
     """Names of the built-in profiles, sorted."""
-    return sorted(p.stem for p in builtin_dir().glob("*.toml"))
+    return available("hardware_profiles")
 
 
 def load_profile(name_or_path: str | Path) -> HardwareProfile:
     """Load a built-in profile by name, or the user's own TOML file by path."""
-    path = _resolve(str(name_or_path))
+    path = find_toml(str(name_or_path), "hardware_profiles", "profile")
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DseError(f"Profile file {path} is not valid TOML: {exc}.") from None
     return _build(data, path=path, sources=_trailing_comments(text))
-
-
-def _resolve(name: str) -> Path:
-    looks_like_path = name.endswith(".toml") or "/" in name or "\\" in name
-    if looks_like_path:
-        path = Path(name)
-        if not path.is_file():
-            raise DseError(f"Profile file {name!r} does not exist.")
-        return path
-    path = builtin_dir() / f"{name}.toml"
-    if not path.is_file():
-        raise DseError(
-            f"Unknown profile {name!r}. Available: {', '.join(available_profiles())}; "
-            f"or pass the path to your own .toml file."
-        )
-    return path
 
 
 def _build(data: dict[str, Any], *, path: Path, sources: dict[str, str]) -> HardwareProfile:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from dse.architecture import CELL_TYPES, DTYPES, MAX_CELLS, MAX_LAYERS, Architecture
 from dse.cost import RAM_MODES
 from dse.errors import DseError
-from dse.resources import data_dir
+from dse.resources import available, find_toml
 
 _KNOWN_KEYS = ("name", "description", "layers", "cells", "shared_cells", "cell_types", "dtypes",
                "ram_mode", "encoding")
@@ -115,21 +115,12 @@ class SearchSpace:
 
 def available_spaces() -> list[str]:
     """Names of the built-in search spaces, sorted."""
-    return sorted(p.stem for p in data_dir("search_spaces").glob("*.toml"))
+    return available("search_spaces")
 
 
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """Load a built-in space by name, or the user's own TOML file by path."""
-    name = str(name_or_path)
-    if name.endswith(".toml") or "/" in name:
-        path = Path(name)
-        if not path.is_file():
-            raise DseError(f"Search space file {name!r} does not exist.")
-    else:
-        path = data_dir("search_spaces") / f"{name}.toml"
-        if not path.is_file():
-            raise DseError(f"Unknown search space {name!r}. Available: "
-                           f"{', '.join(available_spaces())}; or pass the path to a .toml file.")
+    path = find_toml(str(name_or_path), "search_spaces", "search space")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from dse.errors import DseError
-from dse.hardware import HardwareProfile, available_profiles, builtin_dir, load_profile
+from dse.hardware import HardwareProfile, available_profiles, load_profile
+from dse.resources import data_dir
+from dse.space import load_space
 
 EXPECTED = {"stm32l4", "stm32f4", "stm32f7", "stm32h7", "stm32u5", "nrf52840", "esp32s3",
             "rp2040", "rp2350", "samd21", "apollo3", "apollo4"}
@@ -58,7 +60,7 @@ def test_same_core_same_per_cycle_figures() -> None:
 
 
 def valid_text() -> str:
-    return (builtin_dir() / "stm32l4.toml").read_text()
+    return (data_dir("hardware_profiles") / "stm32l4.toml").read_text()
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -72,6 +74,14 @@ def test_user_profile_by_path(tmp_path) -> None:
                  + "\n[budgets]\nmax_latency_ms = 50\n")
     profile = load_profile(str(path))
     assert profile.name == "mine" and profile.max_latency_ms == 50
+
+
+def test_user_files_under_home_by_tilde(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # "~/mine.toml" as written in an experiment file
+    write(tmp_path, valid_text().replace('name = "stm32l4"', 'name = "mine"'))
+    assert load_profile("~/mine.toml").name == "mine"
+    (tmp_path / "space.toml").write_text((data_dir("search_spaces") / "small.toml").read_text())
+    assert load_space("~/space.toml") == load_space("small")
 
 
 @pytest.mark.parametrize(
