@@ -255,7 +255,8 @@ def run_study(
     try:
         with _deferred_sigint() as stop:
             while True:
-                done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                trials = study.get_trials(deepcopy=False)  # one read of the storage per step
+                done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
                 progress.finished = len(done)
                 progress.front = front_size(config.objectives, done)
                 if on_progress:
@@ -263,7 +264,7 @@ def run_study(
                 want = config.trials - len(done) - sum(map(len, pending))
                 _check(stop)
                 if want > 0 and len(pending) < PIPELINE_DEPTH and time.monotonic() < deadline:
-                    study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
+                    study.sampler = make_sampler(config, len(trials))
                     pending.append(_ask(setting, study, pool, min(ASK_BATCH, want), done,
                                         trainings))
                 elif pending:
