@@ -3,7 +3,9 @@ and fake-quantized to its deployment dtype.
 
 The score is a pure function of (architecture, data, budget, seed): the weights and the
 batch order come from a generator seeded by the seed and the architecture's text, never
-from call order, so any process, order or worker gives the same numbers.
+from call order, and the matrix products run on one BLAS thread (the last bits of a
+product depend on how many threads share it), so any process, order or worker gives the
+same numbers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from dse.architecture import Architecture
 from dse.cells import Network, Quant, fake_quant, forward, init_network, loss_and_grads
@@ -55,13 +58,14 @@ def arch_seed(seed: int, arch: Architecture) -> np.random.Generator:
 def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDGET,
              seed: int = 0) -> ProxyResult:
     """Train ``arch`` on ``data`` within ``budget``; accuracy on the test split."""
-    best, epochs_run, diverged, seconds = _trained(arch, data, budget, seed)
-    if diverged:
-        chance = float(np.bincount(data.y_test).max() / len(data.y_test))
-        return ProxyResult(chance, chance, seconds, epochs_run, diverged)
-    accuracy = accuracy_of(best, data.X_test, data.y_test)
-    deployed, quant = quantize(best, arch.dtype, data.X_train)
-    quantized = accuracy_of(deployed, data.X_test, data.y_test, quant)
+    with threadpool_limits(1, user_api="blas"):
+        best, epochs_run, diverged, seconds = _trained(arch, data, budget, seed)
+        if diverged:
+            chance = float(np.bincount(data.y_test).max() / len(data.y_test))
+            return ProxyResult(chance, chance, seconds, epochs_run, diverged)
+        accuracy = accuracy_of(best, data.X_test, data.y_test)
+        deployed, quant = quantize(best, arch.dtype, data.X_train)
+        quantized = accuracy_of(deployed, data.X_test, data.y_test, quant)
     return ProxyResult(accuracy, quantized, seconds, epochs_run, None)
 
 

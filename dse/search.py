@@ -143,7 +143,7 @@ def _train(arch: Architecture) -> dict[str, Any]:
 
 
 def _pool(setting: Setting, workers: int) -> ProcessPoolExecutor:
-    # One BLAS thread per process, in every run, so 1 and N workers compute the same bits.
+    # The proxy trains on one BLAS thread (same bits anywhere); workers need no thread pools.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),

@@ -9,7 +9,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
+from dse import proxy
 from dse.architecture import Architecture
 from dse.proxy import DEFAULT_BUDGET, evaluate, quantize
 from dse.tasks import load_task
@@ -50,6 +52,19 @@ def test_score_is_identical_in_another_process(motion) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [result.accuracy, result.accuracy_quantized]
+
+
+def test_score_does_not_depend_on_blas_threads(motion) -> None:
+    # OpenBLAS splits a product differently for each thread count (the last bits differ), so
+    # `dse evaluate` on all cores would not give the search's one-thread-per-worker numbers.
+    trained = []
+    for threads in (1, 2):
+        proxy._RECENT.clear()
+        with threadpool_limits(threads, user_api="blas"):
+            evaluate(arch(motion, "lstm:32"), motion, budget=QUICK)
+        [(network, *_)] = proxy._RECENT.values()
+        trained.append(network.arrays())
+    assert all(np.array_equal(a, b) for a, b in zip(*trained))
 
 
 def test_bigger_networks_learn_more(motion) -> None:
