@@ -350,6 +350,8 @@ def loss_and_grads(net: Network, x_btf: np.ndarray, y: np.ndarray):
     dh[-1] = dlogits @ net.head_weight
     layer_grads: list[list[np.ndarray]] = []
     for depth in reversed(range(len(net.layers))):
-        dh, grads = BACKWARD[net.cell](net.layers[depth], caches[depth], dh, depth > 0)
+        dx, grads = BACKWARD[net.cell](net.layers[depth], caches[depth], dh, depth > 0)
         layer_grads.insert(0, grads)
+        if dx is not None:  # None for the bottom layer: the data needs no gradient
+            dh = dx
     return loss, [g for grads in layer_grads for g in grads] + head_grads
