@@ -11,6 +11,9 @@ at every step, weight and input gradients) take alone, with nothing else. Where 
 PyTorch's whole time, no arrangement of the point-wise numpy work can reach the goal.
 
     python experiments/bench_proxy_speed.py [--quick] [--epochs 2]
+
+The header names the BLAS kernels numpy runs: a forced ``OPENBLAS_CORETYPE`` (some
+machines set one for old OpenBLAS builds) can halve the products' speed.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from threadpoolctl import threadpool_info  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
 from dse.cells import init_network  # noqa: E402
@@ -116,9 +120,14 @@ def main() -> None:
     torch.set_num_threads(1)
     data = load_task("motion")
     budget = replace(DEFAULT_BUDGET, epochs=args.epochs)
+    blas = next(lib for lib in threadpool_info() if lib["user_api"] == "blas")
+    forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"proxy training speed, motion task (N={len(data.y_train)}, T={data.timesteps}, "
           f"F={data.features}), {args.epochs} epochs, batch {budget.batch_size}, 1 thread; "
-          f"numpy {np.__version__}, torch {torch.__version__}, {platform.machine()}")
+          f"numpy {np.__version__} on {blas['internal_api']} {blas['version']} "
+          f"{blas.get('architecture')} kernels"
+          f"{f' (forced: OPENBLAS_CORETYPE={forced})' if forced else ''}, "
+          f"torch {torch.__version__}, {platform.machine()}")
     print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}")
     ratios = []
     for cells in QUICK_SIZES if args.quick else SIZES:
