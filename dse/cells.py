@@ -147,11 +147,12 @@ def lstm_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: 
     acts = _buffer(f"acts{slot}", (T, B, 4 * C), x.dtype)  # (T, B, 4C) i, f, g, o
     tanh_c = _buffer(f"tanh_c{slot}", (T, B, C), x.dtype)  # (T, B, C)
     for t in range(T):
-        a = h[t] @ w_hh_t  # (B, 4C)
+        a = acts[t]  # (B, 4C)
+        np.matmul(h[t], w_hh_t, out=a)
         a += xp[t]
-        np.tanh(a, out=acts[t])
-        acts[t] *= half
-        acts[t] += offset
+        np.tanh(a, out=a)
+        a *= half
+        a += offset
         if quant:
             acts[t] = fake_quant(acts[t], GATE_SCALE, 16)
         i, f, g, o = (acts[t, :, k * C: (k + 1) * C] for k in range(4))  # (B, C) each
