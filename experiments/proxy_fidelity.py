@@ -4,11 +4,11 @@ For a grid of architectures on each built-in task, the Spearman rank correlation
 a short budget's accuracy (one seed, as the search uses it) and a long run's accuracy
 (several seeds averaged), and the time each takes. Baseline: the long run, same data, in
 the same run. Goal: Spearman >= 0.85 at <= 1/3 of the long run's time. Several short
-budgets (epochs x learning rates) are scored against the same long runs: this is how the
+budgets (epochs x learning rates x batch sizes) are scored against the same long runs: this is how the
 default budget was chosen.
 
     python experiments/proxy_fidelity.py [--tasks motion ...] [--epochs 10] \
-        [--learning-rates 5e-3] [--long-epochs 40] [--seeds 3]
+        [--learning-rates 5e-3] [--batch-sizes 64] [--long-epochs 40] [--seeds 3]
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ def main() -> None:
                         help="short budgets to compare (epochs)")
     parser.add_argument("--learning-rates", type=float, nargs="+",
                         default=[DEFAULT_BUDGET.learning_rate], help="short budgets' Adam rates")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[DEFAULT_BUDGET.batch_size])
     parser.add_argument("--long-epochs", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=3, help="seeds averaged in the long run")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     long_budget = replace(DEFAULT_BUDGET, epochs=args.long_epochs, patience=args.long_epochs)
-    budgets = [replace(DEFAULT_BUDGET, epochs=e, learning_rate=lr)
-               for lr in args.learning_rates for e in args.epochs]
+    budgets = [replace(DEFAULT_BUDGET, epochs=e, learning_rate=lr, batch_size=b)
+               for b in args.batch_sizes for lr in args.learning_rates for e in args.epochs]
     archs = [(cell, cells) for cells in GRID for cell in ("lstm", "gru")]
     print(f"default budget: {DEFAULT_BUDGET}")
     print(f"long run: {args.long_epochs} epochs, no early stop, mean of {args.seeds} seeds; "
@@ -75,7 +76,8 @@ def main() -> None:
                 rho = spearmanr(short_acc, long_acc).statistic
                 short_s = sum(s for _, s in short)
                 rows.append((task, budget, rho, short_s, long_s, min(short_acc), max(short_acc)))
-                print(f"  {task} {budget.epochs} epochs lr {budget.learning_rate:g}: spearman "
+                print(f"  {task} {budget.epochs} epochs lr {budget.learning_rate:g} batch "
+                      f"{budget.batch_size}: spearman "
                       f"{rho:.3f}, {short_s:.0f} s", flush=True)
                 if budget == DEFAULT_BUDGET:
                     for (cell, cells), a, b in zip(archs, short_acc, long_acc):
@@ -83,11 +85,12 @@ def main() -> None:
                               f"long {b:.3f}")
             print(f"  {task}: {time.perf_counter() - start:.0f} s wall", flush=True)
     print()
-    print(f"{'task':<16}{'epochs':>7}{'lr':>8}{'spearman':>10}{'short s':>9}{'long s':>8}"
+    print(f"{'task':<16}{'epochs':>7}{'lr':>8}{'batch':>6}{'spearman':>10}{'short s':>9}{'long s':>8}"
           f"{'time share':>12}{'accuracy range (short)':>24}")
     for task, budget, rho, short_s, long_s, low, high in rows:
         mark = " (default)" if budget == DEFAULT_BUDGET else ""
-        print(f"{task:<16}{budget.epochs:>7}{budget.learning_rate:>8g}{rho:>10.3f}"
+        print(f"{task:<16}{budget.epochs:>7}{budget.learning_rate:>8g}{budget.batch_size:>6}"
+              f"{rho:>10.3f}"
               f"{short_s:>9.0f}{long_s:>8.0f}{short_s / long_s:>12.2f}"
               f"{f'{low:.2f} - {high:.2f}':>24}{mark}")
 
