@@ -18,6 +18,7 @@ the exhaustive Pareto set recovered.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from dse import search
+from dse import cells, proxy, search, tasks
 from dse.architecture import Architecture
 from dse.config import SearchConfig
 from dse.cost import estimate
@@ -39,24 +40,38 @@ from dse.search import arch_key, open_study, resolve, run_study
 CACHE = Path(__file__).resolve().parent / "results"
 
 
+def proxy_fingerprint() -> str:
+    """Checksum of the code a score depends on: a table cached by other code is stale."""
+    digest = hashlib.sha256()
+    for module in (cells, proxy, tasks):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def exhaustive(config: SearchConfig) -> dict[str, dict]:
-    """Proxy score and cost of every candidate of the space (cached in experiments/results)."""
+    """Proxy score and cost of every candidate of the space (cached in experiments/results,
+    with the fingerprint of the proxy code that computed it)."""
     setting = resolve(config)
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"exhaustive-{config.profile}-{config.task}-{config.space}-seed{config.seed}.json"
+    fingerprint = proxy_fingerprint()
     if path.exists():
-        return json.loads(path.read_text())
+        cached = json.loads(path.read_text())
+        if cached.get("proxy_fingerprint") == fingerprint:
+            return cached["scores"]
+        print(f"  {path.name} was computed by other proxy code: scoring again")
     search._init_worker(setting)
     table = {}
     shape = setting.data
-    for index, (cell, cells, dtype) in enumerate(setting.space.candidates()):
-        arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps, shape.classes)  # type: ignore[arg-type]
+    for index, (cell, widths, dtype) in enumerate(setting.space.candidates()):
+        arch = Architecture(cell, widths, dtype, shape.features, shape.timesteps, shape.classes)  # type: ignore[arg-type]
         report = estimate(arch, setting.profile, ram_mode=setting.space.ram_mode)  # type: ignore[arg-type]
         score = search._train(arch) if report.fits else dict(search.UNTRAINED)
         table[arch_key(arch)] = dict(score, latency_ms=report.latency_ms, feasible=report.fits)
         print(f"  exhaustive {index + 1}/{len(setting.space.candidates())} {arch_key(arch)} "
               f"{score['accuracy_quantized']:.3f}", flush=True)
-    path.write_text(json.dumps(table, indent=1, sort_keys=True))
+    path.write_text(json.dumps({"proxy_fingerprint": fingerprint, "scores": table}, indent=1,
+                               sort_keys=True))
     return table
 
 
