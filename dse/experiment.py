@@ -231,6 +231,9 @@ def _likely_causes(stored: dict[str, Any], experiment: Experiment) -> list[str]:
             causes.append(f"{package} version changed ({version} -> {now['packages'].get(package)})")
     if then.get("python") != now["python"]:
         causes.append(f"Python changed ({then.get('python')} -> {now['python']})")
+    if then.get("blas", now["blas"]) != now["blas"]:
+        causes.append(f"numpy's BLAS kernels changed ({then['blas']} -> {now['blas']}): they "
+                      f"round matrix products differently")
     if then.get("git", {}).get("commit") != now["git"]["commit"] or now["git"]["dirty"]:
         causes.append(f"dse source changed (commit {then.get('git', {}).get('commit')} -> "
                       f"{now['git']['commit']}{', uncommitted changes' if now['git']['dirty'] else ''})")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
+from threadpoolctl import threadpool_info
 
 from dse.pareto import non_dominated
 
@@ -100,8 +101,19 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": versions,
+        "blas": blas_kernels(),
         "git": _git_state(),
     }
+
+
+def blas_kernels() -> str:
+    """numpy's BLAS and the kernels it picked for this CPU (e.g. 'openblas 0.3.31 Haswell'):
+    other kernels round matrix products differently, which changes proxy scores."""
+    for library in threadpool_info():
+        if library["user_api"] == "blas":
+            kernels = library.get("architecture") or "unknown kernels"
+            return f"{library['internal_api']} {library['version']} {kernels}"
+    return "unknown"
 
 
 def _git_state() -> dict[str, Any]:

@@ -54,7 +54,7 @@ def test_experiment_reruns_identically_and_verify_reports_data_change(tmp_path) 
         assert _without_timing(a) == _without_timing(b)
     manifest = json.loads((tmp_path / "a" / "tiny" / "experiment.json").read_text())
     assert len(manifest["data_sha256"]) == 1 and manifest["hash"]
-    assert {"python", "platform", "packages", "git"} <= set(manifest["environment"])
+    assert {"python", "platform", "packages", "blas", "git"} <= set(manifest["environment"])
 
     verified = dse("experiment", "verify", str(path), "--out", "a", "--no-progress", "--json",
                    cwd=tmp_path)
@@ -69,6 +69,16 @@ def test_experiment_reruns_identically_and_verify_reports_data_change(tmp_path) 
     assert report["identical"] is False
     assert any("data file" in cause and "changed (sha256" in cause
                for cause in report["likely_causes"])
+
+    # Results stored on a machine whose BLAS picked other kernels: verify names that cause.
+    manifest_path = tmp_path / "a" / "tiny" / "experiment.json"
+    manifest["environment"]["blas"] = "openblas 0.3.31 OtherKernels"
+    manifest_path.write_text(json.dumps(manifest))
+    other = dse("experiment", "verify", str(path), "--out", "a", "--no-progress", "--json",
+                cwd=tmp_path)
+    assert other.returncode == 3
+    assert any(cause.startswith("numpy's BLAS kernels changed (openblas 0.3.31 OtherKernels ->")
+               for cause in json.loads(other.stdout)["likely_causes"])
 
 
 def _without_timing(lines: list[str]) -> list[list[str]]:
