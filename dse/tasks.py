@@ -143,12 +143,14 @@ class TaskSpec:
     description: str
 
 
+# Test splits are large where the better networks' accuracies lie close together: at 0.97,
+# 500 windows measure an accuracy only to +-0.008, as much as the differences to rank.
 TASKS = {
     "motion": TaskSpec(_motion, 1200, 600,
                        "6-axis IMU activity recognition: warped, noisy motifs shared by classes"),
-    "temporal_order": TaskSpec(_temporal_order, 1600, 800,
+    "temporal_order": TaskSpec(_temporal_order, 1600, 3200,
                                "order of 5 symbols spread among distractors (long memory)"),
-    "anomaly": TaskSpec(_anomaly, 2000, 500,
+    "anomaly": TaskSpec(_anomaly, 2000, 2000,
                         "3-channel vibration sensor: normal or one of 4 anomaly types"),
 }
 
