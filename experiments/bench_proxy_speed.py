@@ -30,11 +30,11 @@ from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from threadpoolctl import threadpool_info  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
 from dse.cells import init_network  # noqa: E402
 from dse.proxy import DEFAULT_BUDGET, Budget, _train, _validation_split, arch_seed  # noqa: E402
+from dse.results import blas_kernels  # noqa: E402
 from dse.tasks import load_task  # noqa: E402
 
 SIZES = [(8,), (32,), (64,), (128,), (256,), (64, 64), (128, 128), (32, 32, 32), (64, 64, 64),
@@ -120,12 +120,10 @@ def main() -> None:
     torch.set_num_threads(1)
     data = load_task("motion")
     budget = replace(DEFAULT_BUDGET, epochs=args.epochs)
-    blas = next(lib for lib in threadpool_info() if lib["user_api"] == "blas")
     forced = os.environ.get("OPENBLAS_CORETYPE")
     print(f"proxy training speed, motion task (N={len(data.y_train)}, T={data.timesteps}, "
           f"F={data.features}), {args.epochs} epochs, batch {budget.batch_size}, 1 thread; "
-          f"numpy {np.__version__} on {blas['internal_api']} {blas['version']} "
-          f"{blas.get('architecture')} kernels"
+          f"numpy {np.__version__} on {blas_kernels()} kernels"
           f"{f' (forced: OPENBLAS_CORETYPE={forced})' if forced else ''}, "
           f"torch {torch.__version__}, {platform.machine()}")
     print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}")
