@@ -307,7 +307,9 @@ def _input_grads(layer: Layer, cache: Cache, dxp: np.ndarray, dhp: np.ndarray,
     x2 = cache.x.reshape(T * B, -1)  # (T*B, I)
     h_prev = cache.h[:-1].reshape(T * B, -1)  # (T*B, C)
     dxp2, dhp2 = dxp.reshape(T * B, GC), dhp.reshape(T * B, GC)  # (T*B, G*C)
-    grads = [dxp2.T @ x2, dhp2.T @ h_prev, dxp2.sum(axis=0), dhp2.sum(axis=0)]
+    db_ih = dxp2.sum(axis=0)  # (G*C,)
+    db_hh = db_ih.copy() if dhp is dxp else dhp2.sum(axis=0)  # LSTM: the same gradient
+    grads = [dxp2.T @ x2, dhp2.T @ h_prev, db_ih, db_hh]
     if not input_grad:
         return None, grads
     return (dxp2 @ layer.weight_ih).reshape(T, B, -1), grads  # (T, B, I)
