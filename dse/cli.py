@@ -181,12 +181,12 @@ def _cmd_tasks(args: argparse.Namespace) -> None:
 
 
 def _load_data(args: argparse.Namespace):
-    from dse import tasks
+    from dse import tasks, userdata
 
     if (args.task is None) == (args.data is None):
         raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
     if args.data is not None:
-        return tasks.load_npz(args.data, seed=args.seed)
+        return userdata.load_npz(args.data, seed=args.seed)
     return tasks.load_task(args.task, seed=args.seed)
 
 
@@ -271,7 +271,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     from dse import runner
     from dse.config import SearchConfig
-    from dse.search import file_sha256
+    from dse.userdata import file_sha256
 
     task = args.task if args.task or args.data else "motion"
     config = SearchConfig(

@@ -1,6 +1,6 @@
 """Reproducible experiments: a TOML file that names a whole search, run and verified.
 
-An experiment resolves to one :class:`~dse.search.SearchConfig` per profile and runs each
+An experiment resolves to one :class:`~dse.config.SearchConfig` per profile and runs each
 through the same code path as ``dse run``. Its results live in ``<out>/<name>/``: one
 folder per study plus ``experiment.json`` (resolved config and its hash, versions, Python,
 platform, git commit and dirty flag, data checksums, start and end times) and a dashboard
@@ -24,7 +24,7 @@ import pandas as pd
 from dse import results, runner
 from dse.config import SearchConfig
 from dse.errors import DseError
-from dse.search import file_sha256
+from dse.userdata import file_sha256
 
 _FIELDS = {  # key -> (type, required)
     "name": (str, True),

@@ -56,7 +56,7 @@ def run(
     Ctrl-C stops the search cleanly: the finished trials stay in the storage and the
     outputs are written before the KeyboardInterrupt goes on up.
     """
-    setting = resolve(config)
+    inputs = resolve(config)
     name = study_name or default_study_name(config)
     out_dir = out_root / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,7 @@ def run(
 
     interrupted = False
     try:
-        run_study(setting, study, workers=workers, on_progress=on_progress)
+        run_study(inputs, study, workers=workers, on_progress=on_progress)
     except KeyboardInterrupt:
         interrupted = True
     finally:

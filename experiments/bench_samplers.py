@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from dse import cells, proxy, search, tasks
+from dse import cells, proxy, tasks
 from dse.architecture import Architecture
 from dse.config import SearchConfig
 from dse.cost import estimate
 from dse.pareto import non_dominated
-from dse.search import arch_key, open_study, resolve, run_study
+from dse.search import open_study, pool, resolve, run_study
+from dse.search.attrs import SCORE_KEYS, UNTRAINED, arch_key
 
 CACHE = Path(__file__).resolve().parent / "results"
 
@@ -51,7 +52,7 @@ def proxy_fingerprint() -> str:
 def exhaustive(config: SearchConfig) -> dict[str, dict]:
     """Proxy score and cost of every candidate of the space (cached in experiments/results,
     with the fingerprint of the proxy code that computed it)."""
-    setting = resolve(config)
+    inputs = resolve(config)
     CACHE.mkdir(exist_ok=True)
     path = CACHE / f"exhaustive-{config.profile}-{config.task}-{config.space}-seed{config.seed}.json"
     fingerprint = proxy_fingerprint()
@@ -60,15 +61,15 @@ def exhaustive(config: SearchConfig) -> dict[str, dict]:
         if cached.get("proxy_fingerprint") == fingerprint:
             return cached["scores"]
         print(f"  {path.name} was computed by other proxy code: scoring again")
-    search._init_worker(setting)
+    pool.hold_inputs(inputs)
     table = {}
-    shape = setting.data
-    for index, (cell, widths, dtype) in enumerate(setting.space.candidates()):
+    shape = inputs.data
+    for index, (cell, widths, dtype) in enumerate(inputs.space.candidates()):
         arch = Architecture(cell, widths, dtype, shape.features, shape.timesteps, shape.classes)  # type: ignore[arg-type]
-        report = estimate(arch, setting.profile, ram_mode=setting.space.ram_mode)  # type: ignore[arg-type]
-        score = search._train(arch) if report.fits else dict(search.UNTRAINED)
+        report = estimate(arch, inputs.profile, ram_mode=inputs.space.ram_mode)  # type: ignore[arg-type]
+        score = pool.score(arch) if report.fits else dict(UNTRAINED)
         table[arch_key(arch)] = dict(score, latency_ms=report.latency_ms, feasible=report.fits)
-        print(f"  exhaustive {index + 1}/{len(setting.space.candidates())} {arch_key(arch)} "
+        print(f"  exhaustive {index + 1}/{len(inputs.space.candidates())} {arch_key(arch)} "
               f"{score['accuracy_quantized']:.3f}", flush=True)
     path.write_text(json.dumps({"proxy_fingerprint": fingerprint, "scores": table}, indent=1,
                                sort_keys=True))
@@ -84,7 +85,7 @@ class TableExecutor:
     def submit(self, fn, arch: Architecture) -> Future:
         future: Future = Future()
         score = self.table[arch_key(arch)]
-        future.set_result({k: score[k] for k in search.SCORE_KEYS})
+        future.set_result({k: score[k] for k in SCORE_KEYS})
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -137,7 +138,7 @@ def main() -> None:
     print(f"exhaustive: {len(table)} architectures, {len(truth_keys)} on the front, "
           f"{time.perf_counter() - start:.0f} s")
 
-    search._pool = lambda setting, workers: TableExecutor(table)  # answer from the table
+    pool.start_pool = lambda inputs, workers: TableExecutor(table)  # answer from the table
     rows = []
     for sampler in args.samplers:
         for share in args.shares:
@@ -148,10 +149,10 @@ def main() -> None:
                 config = replace(base, sampler=name, trials=trials, seed=seed)
                 with tempfile.TemporaryDirectory() as folder:
                     study = open_study(config, f"sqlite:///{folder}/s.db", "bench")
-                    setting = resolve(replace(base, seed=seed))
-                    space = replace(setting.space, encoding=encoding or "fixed")
-                    setting = replace(setting, config=config, space=space)
-                    run_study(setting, study)
+                    inputs = resolve(replace(base, seed=seed))
+                    space = replace(inputs.space, encoding=encoding or "fixed")
+                    inputs = replace(inputs, config=config, space=space)
+                    run_study(inputs, study)
                     found = {t.user_attrs["key"] for t in study.trials}
                 hv = hypervolume(front_points([table[k] for k in found]), reference)
                 ratios.append(hv / best)

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "cells": {"optuna", "plotly", "dse.search", "dse.cost", "dse.hardware", "torch"},
     "proxy": {"optuna", "plotly", "dse.search", "dse.cost", "dse.hardware", "torch"},
     "tasks": {"optuna", "plotly", "dse.search", "dse.cost", "torch"},
+    "userdata": {"optuna", "plotly", "dse.search", "dse.cost", "torch"},
     "space": {"optuna", "plotly", "dse.search"},
     "results": {"plotly", "dse.search", "dse.dashboard"},
     "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},

@@ -17,10 +17,12 @@ import optuna
 import pandas as pd
 import pytest
 
-from dse import proxy, search
+from dse import proxy
 from dse.config import SearchConfig
+from dse.hardware import load_profile
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
+from dse.search import optimize, pool
 
 FAST = ["--epochs", "1", "--no-progress"]
 TINY_SPACE = """
@@ -51,12 +53,12 @@ def counted_training(monkeypatch):
         calls.append(f"{arch.text}|{arch.dtype}")
         return real(arch, data, **kwargs)
 
-    def thread_pool(setting, workers):
-        return ThreadPoolExecutor(max_workers=1, initializer=search._init_worker,
-                                  initargs=(setting,))
+    def thread_pool(inputs, workers):
+        return ThreadPoolExecutor(max_workers=1, initializer=pool.hold_inputs,
+                                  initargs=(inputs,))
 
     monkeypatch.setattr(proxy, "evaluate", counting)
-    monkeypatch.setattr(search, "_pool", thread_pool)
+    monkeypatch.setattr(pool, "start_pool", thread_pool)
     return calls
 
 
@@ -81,7 +83,7 @@ def test_run_end_to_end_writes_documented_outputs(tmp_path) -> None:
 
 def test_infeasible_candidates_never_reach_the_trainer(tmp_path, counted_training) -> None:
     # A profile whose RAM only fits the smallest networks: most candidates are infeasible.
-    text = Path(search.load_profile("stm32l4").path).read_text()
+    text = Path(load_profile("stm32l4").path).read_text()
     tight = tmp_path / "tight.toml"
     tight.write_text(text.replace("ram_bytes = 131_072", "ram_bytes = 9_800"))
     config = SearchConfig(profile=str(tight), space="small", trials=30, sampler="random",
@@ -192,6 +194,6 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))  # none lost, none twice
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert 24 <= len(trials) <= 24 + 2 * search.ASK_BATCH * search.PIPELINE_DEPTH
+    assert 24 <= len(trials) <= 24 + 2 * optimize.ASK_BATCH * optimize.PIPELINE_DEPTH
     by_worker = {t.user_attrs["worker"] for t in trials[2:]}
     assert len(by_worker) == 2  # both workers told trials

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dse.errors import DseError
-from dse.tasks import available_tasks, load_npz, load_task
+from dse.tasks import available_tasks, load_task
+from dse.userdata import load_npz
 
 
 @pytest.mark.parametrize("name", ["motion", "temporal_order", "anomaly"])

@@ -1,0 +1,63 @@
+"""What a trial records: its constraints, the user attributes of its cost and score, and the
+objective values told to optuna. The one schema that ``dse.results`` reads back."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from typing import Any
+
+import optuna
+
+from dse.architecture import Architecture
+from dse.config import ACCURACY_OBJECTIVES
+from dse.cost import CostReport
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
+SCORE_KEYS = ("accuracy", "accuracy_quantized", "train_seconds", "diverged")
+UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_seconds": 0.0,
+             "diverged": ""}
+
+
+def record_constraints(trial: optuna.Trial, report: CostReport) -> None:
+    """The one place constraints enter optuna (``Trial.set_constraint``; > 0 infeasible)."""
+    for name, amount in report.constraints.items():
+        trial.set_constraint(name, amount)
+
+
+def arch_key(arch: Architecture) -> str:
+    """What makes two candidates the same: architecture and dtype (the task is the study's)."""
+    return f"{arch.text}|{arch.dtype}"
+
+
+def cost_attrs(arch: Architecture, report: CostReport) -> dict[str, Any]:
+    """The user attributes every trial carries, trained or not."""
+    return {
+        "key": arch_key(arch),
+        "arch": arch.text,
+        "cell": arch.cell,
+        "layers": arch.layers,
+        "cells": ",".join(map(str, arch.cells)),
+        "dtype": arch.dtype,
+        "params": report.params,
+        "macc": report.macc,
+        "flash_bytes": report.flash_bytes,
+        "ram_bytes": report.ram_bytes,
+        "latency_ms": report.latency_ms,
+        "energy_uj": report.energy_uj,
+        "feasible": report.fits,
+        "violations": "; ".join(f"{k} +{v:,.6g}" for k, v in report.violations.items()),
+        "trained": False,
+        "worker": WORKER_ID,
+    }
+
+
+def objective_values(objectives: tuple[str, ...], attrs: dict[str, Any]) -> list[float]:
+    """Values told to optuna. An untrained (infeasible) candidate scores accuracy 0: optuna
+    rejects NaN, and the constraints already rank it below every feasible one."""
+    values = []
+    for name in objectives:
+        value = float(attrs[name])
+        values.append(0.0 if name in ACCURACY_OBJECTIVES and math.isnan(value) else value)
+    return values

@@ -1,0 +1,44 @@
+"""A search config resolved into the objects it names: profile, space, data and budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from dse import proxy, tasks, userdata
+from dse.config import SearchConfig
+from dse.errors import DseError
+from dse.hardware import HardwareProfile, load_profile
+from dse.space import SearchSpace, load_space
+
+
+@dataclass(frozen=True)
+class SearchInputs:
+    """Everything a search reads, loaded once in the parent and sent to each worker."""
+
+    config: SearchConfig
+    profile: HardwareProfile
+    space: SearchSpace
+    data: tasks.Dataset
+    budget: proxy.Budget
+
+
+def resolve(config: SearchConfig) -> SearchInputs:
+    """Load the profile, space and data a config names; check the data file's checksum."""
+    profile = load_profile(config.profile)
+    space = load_space(config.space)
+    if config.data is not None:
+        digest = userdata.file_sha256(config.data)
+        if config.data_sha256 and digest != config.data_sha256:
+            raise DseError(
+                f"Data file {config.data} has changed: its sha256 is {digest[:12]}..., "
+                f"the study was made with {config.data_sha256[:12]}.... Use the original file "
+                f"or start a new study."
+            )
+        data = userdata.load_npz(config.data, seed=config.seed)
+    else:
+        data = tasks.load_task(str(config.task), seed=config.seed)
+    budget = proxy.DEFAULT_BUDGET
+    overrides = {k: v for k, v in (("epochs", config.epochs), ("batch_size", config.batch_size))
+                 if v is not None}
+    budget = replace(budget, **overrides) if overrides else budget
+    return SearchInputs(config, profile, space, data, budget)
