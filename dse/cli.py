@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 
 from dse.architecture import DTYPES, parse_arch
+from dse.config import BUDGETS, MAX_SEED
 from dse.cost import CONVENTIONS, RAM_MODES, CostReport, estimate
 from dse.errors import DseError
-from dse.hardware import HardwareProfile, available_profiles, load_profile
+from dse.hardware import Budgets, HardwareProfile, available_profiles, load_profile
 from dse.report import kib, table
 
 
@@ -26,14 +29,22 @@ class _Parser(argparse.ArgumentParser):
         raise DseError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
-    return value
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high] (the bounds the config checks)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number in [{low}, {high}], "
+                                             f"got {value}")
+        return value
+    return parse
+
+
+_positive_int = _whole(1, 1_000_000)
+_seed = _whole(0, MAX_SEED)
 
 
 def _positive_float(text: str) -> float:
@@ -41,19 +52,26 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
 
 
 def _print_json(data: object) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+    """Strict JSON: a value that is not a finite number (not measured) is null."""
+    print(json.dumps(_finite(data), indent=2, sort_keys=True, allow_nan=False))
 
 
-def _json_default(value: object) -> object:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+def _finite(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):  # numpy scalars
+        value = value.item()  # type: ignore[union-attr]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # --- dse profiles ---------------------------------------------------------------------
@@ -71,31 +89,45 @@ def _cmd_profiles(args: argparse.Namespace) -> None:
         return
     rows = [
         [p.name, p.part, p.core, p.clock_hz // 1_000_000, kib(p.flash_bytes), kib(p.ram_bytes),
-         p.macs_per_cycle["int8"], p.active_power_mw, p.runtime]
+         p.runtime_named().macs_per_cycle["int8"], p.active_power_mw, ", ".join(p.runtimes)]
         for p in profiles
     ]
     print(table(["profile", "part", "core", "MHz", "flash", "RAM", "int8 MAC/cyc", "mW",
-                 "runtime"], rows, formats=["", "", "", "", "", "", ".3g", ".3g", ""]))
+                 "runtimes (default first)"], rows,
+                formats=["", "", "", "", "", "", ".3g", ".3g", ""]))
 
 
 def _profile_summary(profile: HardwareProfile) -> dict:
-    summary = {k: v for k, v in vars(profile).items() if k != "sources"}
-    summary["usable_flash_bytes"] = profile.usable_flash_bytes
-    summary["usable_ram_bytes"] = profile.usable_ram_bytes
+    """The profile as JSON data: the chip, the default runtime's fields at the top (as
+    before runtimes were named), every runtime under ``runtimes``, the budgets."""
+    default = profile.runtime_named()
+    summary = {k: v for k, v in asdict(profile).items() if k not in ("sources", "runtimes")}
+    summary.update({k: v for k, v in asdict(default).items() if k != "name"})
+    summary.update(asdict(profile.budgets))
+    summary["runtimes"] = {name: asdict(rt) for name, rt in profile.runtimes.items()}
+    summary["usable_flash_bytes"] = profile.flash_bytes - default.reserve_flash_bytes
+    summary["usable_ram_bytes"] = profile.ram_bytes - default.reserve_ram_bytes
     return summary
 
 
 def _show_profile(profile: HardwareProfile, *, as_json: bool) -> None:
-    summary = _profile_summary(profile)
     if as_json:
-        _print_json(dict(summary, sources=profile.sources))
+        _print_json(dict(_profile_summary(profile), sources=profile.sources))
         return
-    rows = []
-    for key, value in summary.items():
-        if isinstance(value, dict):
-            rows += [[f"{key}.{d}", v, profile.source_of(f"{key}.{d}")] for d, v in value.items()]
-        else:
-            rows.append([key, "-" if value is None else value, profile.source_of(key)])
+    chip = {k: v for k, v in asdict(profile).items() if k not in ("sources", "runtimes", "path")}
+    rows = [[key, "-" if value is None else value, profile.source_of(key)]
+            for key, value in chip.pop("budgets").items() if value is not None]
+    rows = [[key, value, profile.source_of(key)] for key, value in chip.items()] + rows
+    for runtime in profile.runtimes.values():
+        prefix = f"runtimes.{runtime.name}"
+        for key, value in asdict(runtime).items():
+            if key == "name" or value in (None, ""):
+                continue
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for dtype, number in items:
+                path = f"{prefix}.{key}" + (f".{dtype}" if dtype else "")
+                rows.append([path, number, profile.source_of(path)])
+    rows.append(["path", profile.path, ""])
     print(table(["field", "value", "source"], rows))
 
 
@@ -111,12 +143,26 @@ def _add_shape_options(parser: argparse.ArgumentParser, *, required: bool) -> No
                         help="output classes of the dense head (K)")
 
 
+def _add_budget_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-latency-ms", type=_positive_float,
+                        help="latency budget (default: the profile's [budgets], if any)")
+    parser.add_argument("--max-energy-uj", type=_positive_float, help="energy budget per inference")
+    parser.add_argument("--max-flash-kb", type=_positive_float,
+                        help="the network's share of flash in KiB (model + runtime)")
+    parser.add_argument("--max-ram-kb", type=_positive_float,
+                        help="the network's share of RAM in KiB (model + runtime)")
+
+
+def _budgets(args: argparse.Namespace) -> Budgets:
+    return Budgets(**{name: getattr(args, name) for name in BUDGETS})
+
+
 def _cmd_cost(args: argparse.Namespace) -> None:
     profile = load_profile(args.profile)
     arch = parse_arch(args.arch, dtype=args.dtype, features=args.features,
                       timesteps=args.timesteps, classes=args.classes)
-    report = estimate(arch, profile, convention=args.convention, ram_mode=args.ram_mode,
-                      max_latency_ms=args.max_latency_ms)
+    report = estimate(arch, profile, runtime=args.runtime, convention=args.convention,
+                      ram_mode=args.ram_mode, budgets=_budgets(args))
     if args.json:
         _print_json(report.to_dict())
     else:
@@ -125,8 +171,9 @@ def _cmd_cost(args: argparse.Namespace) -> None:
 
 def format_cost(report: CostReport, profile: HardwareProfile, F: int, T: int, K: int) -> str:
     """The ``dse cost`` text: per-layer table, totals against the budgets, verdict."""
+    runtime = profile.runtime_named(report.runtime)
     head = (f"{report.arch} ({report.dtype}) on {profile.name} ({profile.part}, {profile.core} "
-            f"@ {profile.clock_hz / 1e6:g} MHz)   F={F} T={T} K={K}   "
+            f"@ {profile.clock_hz / 1e6:g} MHz) with {runtime.name}   F={F} T={T} K={K}   "
             f"{report.convention} params, {report.ram_mode} RAM")
     rows = [
         [layer.name, layer.inputs, layer.cells, layer.params, layer.macc, layer.flash_bytes,
@@ -140,14 +187,16 @@ def format_cost(report: CostReport, profile: HardwareProfile, F: int, T: int, K:
     lines = [
         head, "", layers, "",
         f"flash    {report.flash_bytes:>10,} B = model {report.model_flash_bytes:,} + runtime "
-        f"reserve {profile.reserve_flash_bytes:,}   of {profile.flash_bytes:,} B "
+        f"reserve {runtime.reserve_flash_bytes:,}   of {profile.flash_bytes:,} B "
         f"({100 * report.flash_bytes / profile.flash_bytes:.1f}%)",
-        f"RAM      {report.ram_bytes:>10,} B = peak {report.ram_bytes - profile.reserve_ram_bytes:,}"
-        f" + runtime reserve {profile.reserve_ram_bytes:,}   of {profile.ram_bytes:,} B "
+        f"RAM      {report.ram_bytes:>10,} B = peak {report.ram_bytes - runtime.reserve_ram_bytes:,}"
+        f" + runtime reserve {runtime.reserve_ram_bytes:,}   of {profile.ram_bytes:,} B "
         f"({100 * report.ram_bytes / profile.ram_bytes:.1f}%)",
         f"latency  {report.latency_ms:>10,.3f} ms ({report.latency_cycles:,.0f} cycles at "
         f"{profile.clock_hz / 1e6:g} MHz)",
         f"energy   {report.energy_uj:>10,.1f} uJ per inference at {profile.active_power_mw:g} mW",
+        "",
+        "(estimates from the cost model; 'dse measure' runs the exported C in an emulator)",
         "",
     ]
     if report.fits:
@@ -195,6 +244,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     from dse import proxy
 
+    profile = load_profile(args.profile) if args.profile else None  # refused before training
     data = _load_data(args)
     arch = parse_arch(args.arch, dtype=args.dtype, features=data.features,
                       timesteps=data.timesteps, classes=data.classes)
@@ -208,7 +258,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         "train_seconds": result.train_seconds, "epochs_run": result.epochs_run,
         "diverged": result.diverged,
     }
-    report = estimate(arch, load_profile(args.profile)) if args.profile else None
+    report = estimate(arch, profile) if profile else None
     if args.json:
         if report:
             output["cost"] = report.to_dict()
@@ -221,10 +271,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"train_seconds       {result.train_seconds:.2f}")
     if result.diverged:
         print(f"diverged: {result.diverged}")
-    if report and args.profile:
+    if report and profile:
         print()
-        print(format_cost(report, load_profile(args.profile), data.features, data.timesteps,
-                          data.classes))
+        print(format_cost(report, profile, data.features, data.timesteps, data.classes))
 
 
 # --- dse run, dse worker, dse dashboard ------------------------------------------------
@@ -241,20 +290,19 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES),
                         default=["accuracy_quantized", "latency_ms"], metavar="OBJ",
                         help=f"two or more of: {', '.join(OBJECTIVES)}")
-    parser.add_argument("--max-latency-ms", type=_positive_float, help="latency budget")
-    parser.add_argument("--max-energy-uj", type=_positive_float, help="energy budget")
+    _add_budget_options(parser)
     parser.add_argument("--epochs", type=_positive_int, help="proxy training epochs")
     parser.add_argument("--batch-size", type=_positive_int, help="proxy batch size")
-    parser.add_argument("--seed", type=int, default=0, help="seed of sampler, data and proxy")
-
-
-DEFAULT_TRIALS = 100  # about 2 minutes on 2 cores for stm32l4 + motion (README)
+    parser.add_argument("--seed", type=_seed, default=0, help="seed of sampler, data and proxy")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    from dse.config import DEFAULT_TRIALS
+
     parser.add_argument("--trials", type=_positive_int,
-                        help=f"finished trials the study should hold (default {DEFAULT_TRIALS}; "
-                             f"rerunning resumes to it)")
+                        help=f"finished trials the study should hold (a new study: default "
+                             f"{DEFAULT_TRIALS}; an existing one keeps its target; rerunning "
+                             f"resumes to it)")
     parser.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
     parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
     parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
@@ -277,9 +325,9 @@ def _cmd_run(args: argparse.Namespace) -> None:
     config = SearchConfig(
         profile=args.profile, space=args.space, task=task, data=args.data,
         data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
-        objectives=tuple(args.objectives), max_latency_ms=args.max_latency_ms,
-        max_energy_uj=args.max_energy_uj, epochs=args.epochs, batch_size=args.batch_size,
-        seed=args.seed, trials=args.trials or DEFAULT_TRIALS, timeout_s=args.timeout,
+        objectives=tuple(args.objectives), **{name: getattr(args, name) for name in BUDGETS},
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, trials=args.trials,
+        timeout_s=args.timeout,
     )
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -291,12 +339,13 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from dse import runner
+    from dse.paths import check_name
     from dse.search import stored_config
 
     overrides = {"trials": args.trials} if args.trials else {}
     if args.timeout:
         overrides["timeout_s"] = args.timeout
-    config = stored_config(args.storage, args.study, **overrides)
+    config = stored_config(args.storage, check_name(args.study), **overrides)
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
                          show_progress=not args.no_progress and not args.json, create=False)
@@ -305,11 +354,12 @@ def _cmd_worker(args: argparse.Namespace) -> None:
 
 def _print_outputs(outputs, *, as_json: bool) -> None:
     from dse.results import PARETO_TABLE
+    from dse.search.storage import masked_url
 
     trials = outputs.trials
     summary = {
         "study": outputs.study_name,
-        "storage": outputs.storage,
+        "storage": masked_url(outputs.storage),
         "out_dir": str(outputs.out_dir),
         "trials": int(len(trials)),
         "complete": int((trials["state"] == "COMPLETE").sum()),
@@ -325,7 +375,8 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
     rows = [[r["arch"], r["dtype"], r["accuracy"], r["accuracy_quantized"], r["latency_ms"],
              kib(r["flash_bytes"]), kib(r["ram_bytes"]), r["energy_uj"]]
             for r in summary["pareto"]]
-    print(f"Pareto front ({len(rows)} architectures):")
+    print(f"Pareto front ({len(rows)} architectures; latency, flash, RAM and energy are "
+          f"cost-model estimates):")
     print(table(["arch", "dtype", "accuracy", "acc (quant)", "latency ms", "flash", "RAM",
                  "energy uJ"], rows, formats=["", "", ".3f", ".3f", ",.2f", "", "", ",.1f"]))
 
@@ -333,19 +384,16 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
 def _cmd_dashboard(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    import optuna
-
     from dse import dashboard, runner
-    from dse.search import stored_config
+    from dse.paths import writable_file
+    from dse.search.study import load_studies
 
-    studies = []
-    for name in args.study:
-        stored_config(args.storage, name)  # a clear error for a missing or foreign study
-        studies.append(optuna.load_study(study_name=name, storage=args.storage))
-    path = runner.write_dashboard(studies, Path(args.output))
-    print(f"wrote {path}")
-    if args.image:
-        print(f"wrote {dashboard.export_image(runner.study_views(studies), Path(args.image))}")
+    output = writable_file(Path(args.output), "dashboard file")
+    image = writable_file(Path(args.image), "image file") if args.image else None
+    studies = load_studies(args.storage, args.study)
+    print(f"wrote {runner.write_dashboard(studies, output)}")
+    if image:
+        print(f"wrote {dashboard.export_image(runner.study_views(studies), image)}")
 
 
 # --- dse experiment --------------------------------------------------------------------
@@ -403,12 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--arch", "-a", required=True, help="architecture, e.g. lstm:64,32")
     _add_shape_options(cost, required=True)
     cost.add_argument("--dtype", choices=DTYPES, default="int8", help="deployment dtype")
+    cost.add_argument("--runtime", help="one of the profile's runtimes (default: its own)")
     cost.add_argument("--convention", choices=CONVENTIONS, default="keras",
                       help="parameter counting convention (default: keras)")
     cost.add_argument("--ram-mode", choices=RAM_MODES, default="window",
                       help="window: buffer the whole input; streaming: one step at a time")
-    cost.add_argument("--max-latency-ms", type=_positive_float,
-                      help="latency budget (default: the profile's, if any)")
+    _add_budget_options(cost)
     cost.add_argument("--json", action="store_true", help="print one JSON object")
     cost.set_defaults(func=_cmd_cost)
 
@@ -423,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--dtype", choices=DTYPES, default="int8", help="deployment dtype")
     evaluate.add_argument("--epochs", type=_positive_int, help="training epochs")
     evaluate.add_argument("--batch-size", type=_positive_int, help="batch size")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of data split and weights")
+    evaluate.add_argument("--seed", type=_seed, default=0, help="seed of data split and weights")
     evaluate.add_argument("--profile", "-p", help="also print the cost on this profile")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -437,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="join a shared study (e.g. on PostgreSQL)")
     worker.add_argument("--storage", required=True, help="storage URL of the shared study")
     worker.add_argument("--study", required=True, help="study name")
-    worker.add_argument("--trials", type=_positive_int, help="override the study's trial target")
+    worker.add_argument("--trials", type=_positive_int,
+                        help="change the study's trial target (default: the target it holds)")
     worker.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
     worker.add_argument("--workers", type=_positive_int, default=1, help="local processes")
     worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")

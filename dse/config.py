@@ -1,6 +1,8 @@
 """What decides a search's results, as plain data: the config, the samplers, the objectives.
 
 Light on purpose (no optuna), so the CLI can build its options without importing the search.
+:class:`SearchConfig` is the one place a search's values are checked: the CLI and experiment
+files both build one, so neither can accept what the other refuses.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from dse import checks
 from dse.errors import DseError
+from dse.hardware import Budgets
 
 SAMPLERS = ("auto", "tpe", "nsga2", "gp", "random", "grid")
-AUTO_SAMPLER = "tpe"  # chosen by experiments/bench_samplers.py (README: sampler quality)
+AUTO_SAMPLER = "tpe"  # chosen by experiments/bench/samplers.py (docs/benchmarks.md)
 OBJECTIVES = {  # name -> direction
     "accuracy_quantized": "maximize",
     "accuracy": "maximize",
@@ -23,6 +27,10 @@ OBJECTIVES = {  # name -> direction
     "macc": "minimize",
 }
 ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
+DEFAULT_TRIALS = 100  # about 1.5 minutes on 2 cores for stm32l4 + motion (README)
+MAX_SEED = 2**32 - 1
+BUDGETS = ("max_latency_ms", "max_energy_uj", "max_flash_kb", "max_ram_kb")
+WHERE = "the search config"
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,10 @@ class SearchConfig:
     """Everything that decides a study's results. Storage, workers and output folder do not.
 
     ``trials`` and ``timeout_s`` say how long to search, not what is found, so a study may be
-    resumed with other values of them.
+    resumed with other values of them; ``trials=None`` means the study's stored target (or
+    :data:`DEFAULT_TRIALS` for a new study). Budgets default to the profile's ``[budgets]``;
+    ``max_flash_kb`` and ``max_ram_kb`` are in KiB (1024 bytes) and cover what the network
+    brings: the model and its runtime.
     """
 
     profile: str = "stm32l4"
@@ -42,24 +53,46 @@ class SearchConfig:
     objectives: tuple[str, ...] = ("accuracy_quantized", "latency_ms")
     max_latency_ms: float | None = None
     max_energy_uj: float | None = None
+    max_flash_kb: float | None = None
+    max_ram_kb: float | None = None
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0
-    trials: int = 60
+    trials: int | None = None
     timeout_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise DseError(f"Unknown sampler {self.sampler!r}. Available: {', '.join(SAMPLERS)}.")
-        unknown = [o for o in self.objectives if o not in OBJECTIVES]
-        if unknown:
-            raise DseError(f"Unknown objective {unknown[0]!r}. Available: {', '.join(OBJECTIVES)}.")
+        checks.text("profile", self.profile, WHERE)
+        checks.text("space", self.space, WHERE)
+        checks.choice("sampler", self.sampler, SAMPLERS, WHERE)
+        if not isinstance(self.objectives, tuple) or not self.objectives:
+            raise DseError(f"Give two or more objectives; got {self.objectives!r}.")
+        for objective in self.objectives:
+            checks.choice("objectives", objective, tuple(OBJECTIVES), WHERE)
         if len(set(self.objectives)) < 2 or len(set(self.objectives)) != len(self.objectives):
             raise DseError(f"Give two or more different objectives; got {list(self.objectives)}.")
         if (self.task is None) == (self.data is None):
             raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
-        if self.trials < 1:
-            raise DseError(f"--trials must be >= 1; got {self.trials}.")
+        for name in ("task", "data", "data_sha256"):
+            if getattr(self, name) is not None:
+                checks.text(name, getattr(self, name), WHERE)
+        for name in BUDGETS:
+            if getattr(self, name) is not None:
+                checks.positive(name, getattr(self, name), WHERE)
+        if self.epochs is not None:
+            checks.whole("epochs", self.epochs, 1, 100_000, WHERE)
+        if self.batch_size is not None:
+            checks.whole("batch_size", self.batch_size, 1, 1_000_000, WHERE)
+        checks.whole("seed", self.seed, 0, MAX_SEED, WHERE)
+        if self.trials is not None:
+            checks.whole("trials", self.trials, 1, 1_000_000, WHERE)
+        if self.timeout_s is not None:
+            checks.positive("timeout_s", self.timeout_s, WHERE)
+
+    @property
+    def budgets(self) -> Budgets:
+        """The budgets this config sets (the profile's fill in the rest)."""
+        return Budgets(**{name: getattr(self, name) for name in BUDGETS})
 
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a study to be resumed or joined."""

@@ -6,7 +6,7 @@ once); :func:`estimate` is the same computation on a batch of one, plus the per-
 table. Notation: F input features, C cells of a layer, I its input width (F for the first
 layer, the previous layer's C after), T timesteps, K classes.
 
-Conventions (see DESIGN.md section 3):
+Conventions (docs/cost-model.md gives every formula with its source):
 
 * ``macc`` is the seed article's headline number ("Insights into LSTM architecture"),
   which STM32Cube.AI reports too: the bias rides along as one more input column and the
@@ -17,7 +17,7 @@ Conventions (see DESIGN.md section 3):
       Dense head:  (C_L + 1) * K
 
 * The operation breakdown (:class:`Ops`) is the honest count the latency model uses.
-* Flash and RAM follow TFLite Micro with CMSIS-NN kernels (FACTS.md): int8 = int8
+* Flash and RAM follow TFLite Micro with CMSIS-NN kernels: int8 = int8
   weights, int32 biases; int16 = 16x8 (int8 weights, int16 activations, int64 biases);
   float32 = 4 bytes everywhere.
 """
@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 from dse.architecture import DTYPES, Architecture, check_choice
-from dse.hardware import HardwareProfile
+from dse.hardware import Budgets, HardwareProfile
 
 Convention = Literal["keras", "pytorch"]
 RamMode = Literal["window", "streaming"]
@@ -122,13 +122,14 @@ class CostReport:
     arch: str
     dtype: str
     profile: str
+    runtime: str
     convention: str
     ram_mode: str
     params: int
     macc: int
-    flash_bytes: int  # model + the profile's runtime reserve
+    flash_bytes: int  # model + the runtime's reserve
     model_flash_bytes: int
-    ram_bytes: int  # peak, + the profile's runtime reserve
+    ram_bytes: int  # peak + the runtime's reserve
     latency_cycles: float
     latency_ms: float
     energy_uj: float
@@ -196,41 +197,73 @@ def _per_cell(is_lstm: np.ndarray, name: str) -> np.ndarray:
 
 
 def _per_dtype(dtype_index: np.ndarray, values: dict[str, float] | None = None, name: str = ""):
-    """A per-dtype number for every row, from a profile table or a DtypeBytes field."""
+    """A per-dtype number for every row, from a runtime table or a DtypeBytes field."""
     table = values if values is not None else {d: getattr(DTYPE_BYTES[d], name) for d in DTYPES}
     return np.array([table[d] for d in DTYPES], dtype=np.float64)[dtype_index]
+
+
+@dataclass(frozen=True)
+class PartCost:
+    """The cost of one part of every architecture: its layers, arrays of shape (N, L) with 0
+    where a row has fewer layers, or its dense head, arrays of shape (N,)."""
+
+    params: np.ndarray
+    macc: np.ndarray
+    flash_bytes: np.ndarray
+    latency_cycles: np.ndarray
+    latency_ms: np.ndarray
+    ops: dict[str, np.ndarray]  # Ops field -> array
+
+
+@dataclass(frozen=True)
+class BatchCost:
+    """The cost of every architecture of a batch: (N,) arrays, plus the parts they sum."""
+
+    params: np.ndarray
+    macc: np.ndarray
+    flash_bytes: np.ndarray  # model + the runtime's reserve
+    model_flash_bytes: np.ndarray
+    ram_bytes: np.ndarray  # peak + the runtime's reserve
+    latency_cycles: np.ndarray
+    latency_ms: np.ndarray
+    energy_uj: np.ndarray
+    ops: dict[str, np.ndarray]  # Ops field -> (N,)
+    layers: PartCost
+    head: PartCost
+    layer_output_bytes: np.ndarray  # (N, L) the feature map each layer writes
+    constraints: dict[str, np.ndarray]  # budget -> value minus limit: > 0 violates
+
+    @property
+    def fits(self) -> np.ndarray:
+        """(N,) True where no budget is exceeded."""
+        return np.all([c <= 0 for c in self.constraints.values()], axis=0)
 
 
 def estimate_batch(
     batch: ArchBatch,
     profile: HardwareProfile,
     *,
+    runtime: str | None = None,
     convention: Convention = "keras",
     ram_mode: RamMode = "window",
-    max_latency_ms: float | None = None,
-    max_energy_uj: float | None = None,
-) -> dict[str, np.ndarray]:
-    """Cost of every architecture in ``batch``: a dict of (N,) arrays, plus (N, L) per layer.
-
-    Keys: params, macc, flash_bytes, model_flash_bytes, ram_bytes, latency_cycles,
-    latency_ms, energy_uj, the Ops fields, ``layer_*`` (N, L) arrays and ``constraint_*``
-    (> 0 violates). Budgets default to the profile's own.
-    """
+    budgets: Budgets | None = None,
+) -> BatchCost:
+    """Cost of every architecture in ``batch`` on ``profile`` with one of its runtimes
+    (its default when None). ``budgets`` default to the profile's own."""
     check_choice("convention", convention, CONVENTIONS)
     check_choice("RAM mode", ram_mode, RAM_MODES)
+    rt = profile.runtime_named(runtime)
     n_rows, n_layers = batch.cells.shape
     T, K = batch.timesteps, batch.classes
     is_lstm, dti = batch.is_lstm, batch.dtype_index
     count = {f.name: _per_cell(is_lstm, f.name) for f in fields(CellCounts)}
     nbytes = {f.name: _per_dtype(dti, name=f.name) for f in fields(DtypeBytes)}
-    macs_per_cycle = _per_dtype(dti, profile.macs_per_cycle)
-    cycles_per_elementwise = _per_dtype(dti, profile.cycles_per_elementwise)
-    cycles_per_activation = _per_dtype(dti, profile.cycles_per_activation)
-    step_overhead = np.where(
-        is_lstm,
-        profile.per_step_overhead_cycles,
-        profile.gru_ops_per_step * profile.per_op_overhead_cycles,
-    )
+    macs_per_cycle = _per_dtype(dti, rt.macs_per_cycle)
+    cycles_per_elementwise = _per_dtype(dti, rt.cycles_per_elementwise)
+    cycles_per_activation = _per_dtype(dti, rt.cycles_per_activation)
+    gru_step = (rt.gru_ops_per_step * rt.per_op_overhead_cycles if rt.gru_ops_per_step
+                else rt.per_step_overhead_cycles)  # no fused GRU kernel: one op per piece
+    step_overhead = np.where(is_lstm, rt.per_step_overhead_cycles, gru_step)
     biases = count["pytorch_biases" if convention == "pytorch" else "keras_biases"]
 
     C = batch.cells  # (N, L)
@@ -249,51 +282,57 @@ def estimate_batch(
         "tanh": col("tanhs") * C,
     }
     layer_ops = {name: value * T for name, value in per_step.items()}  # (N, L)
-    layer = {
-        "params": weights + biases[:, None] * C,
-        "macc": (weights + col("keras_biases") * C + C) * T,
-        "flash_bytes": weights * nbytes["weight"][:, None]
-        + biases[:, None] * C * nbytes["bias"][:, None]
-        + present * col("tensors") * nbytes["quant_meta"][:, None],
-        "latency_cycles": layer_ops["gate_macs"] / macs_per_cycle[:, None]
+    layer_cycles = (
+        layer_ops["gate_macs"] / macs_per_cycle[:, None]
         + (layer_ops["bias_adds"] + layer_ops["pointwise_mults"] + layer_ops["pointwise_adds"])
         * cycles_per_elementwise[:, None]
         + (layer_ops["sigmoid"] + layer_ops["tanh"]) * cycles_per_activation[:, None]
-        + present * T * step_overhead[:, None],
-    }
-    head = {  # dense head on the last step: K x C_L weights, K biases, one op
-        "params": K * (last_cells + 1),
-        "macc": (last_cells + 1) * K,
-        "flash_bytes": K * last_cells * nbytes["weight"] + K * nbytes["bias"]
-        + 2 * nbytes["quant_meta"],
-        "latency_cycles": K * last_cells / macs_per_cycle
-        + K * cycles_per_elementwise
-        + profile.per_op_overhead_cycles,
-    }
-    out: dict[str, np.ndarray] = {
-        name: layer[name].sum(axis=1) + head[name] for name in layer
-    }
-    for name in layer_ops:
-        out[name] = layer_ops[name].sum(axis=1)
-    out["gate_macs"] = out["gate_macs"] + K * last_cells
-    out["bias_adds"] = out["bias_adds"] + K
-
-    out["model_flash_bytes"] = out.pop("flash_bytes")
-    out["flash_bytes"] = out["model_flash_bytes"] + profile.reserve_flash_bytes
-    out["ram_bytes"] = _peak_ram(batch, count, nbytes, ram_mode) + profile.reserve_ram_bytes
-    out["latency_ms"] = out["latency_cycles"] / profile.clock_hz * 1e3
-    out["energy_uj"] = out["latency_ms"] * profile.active_power_mw  # ms x mW = uJ
-    for name, value in {**layer, **layer_ops}.items():
-        out[f"layer_{name}"] = value
-    for name, value in head.items():
-        out[f"head_{name}"] = value
-    out["layer_latency_ms"] = layer["latency_cycles"] / profile.clock_hz * 1e3
-    out["head_latency_ms"] = head["latency_cycles"] / profile.clock_hz * 1e3
-    out["layer_output_bytes"] = T * C * nbytes["activation"][:, None]
-    out.update(
-        _constraints(out, profile, max_latency_ms=max_latency_ms, max_energy_uj=max_energy_uj)
+        + present * T * step_overhead[:, None]
     )
-    return out
+    layers = PartCost(
+        params=weights + biases[:, None] * C,
+        macc=(weights + col("keras_biases") * C + C) * T,
+        flash_bytes=weights * nbytes["weight"][:, None]
+        + biases[:, None] * C * nbytes["bias"][:, None]
+        + present * col("tensors") * nbytes["quant_meta"][:, None],
+        latency_cycles=layer_cycles,
+        latency_ms=layer_cycles / profile.clock_hz * 1e3,
+        ops=layer_ops,
+    )
+    head_cycles = (K * last_cells / macs_per_cycle + K * cycles_per_elementwise
+                   + rt.per_op_overhead_cycles)
+    zeros = np.zeros(n_rows, dtype=np.int64)
+    head = PartCost(  # dense head on the last step: K x C_L weights, K biases, one op
+        params=K * (last_cells + 1),
+        macc=(last_cells + 1) * K,
+        flash_bytes=K * last_cells * nbytes["weight"] + K * nbytes["bias"]
+        + 2 * nbytes["quant_meta"],
+        latency_cycles=head_cycles,
+        latency_ms=head_cycles / profile.clock_hz * 1e3,
+        ops={"gate_macs": K * last_cells, "bias_adds": zeros + K, "pointwise_mults": zeros,
+             "pointwise_adds": zeros, "sigmoid": zeros, "tanh": zeros},
+    )
+    model_flash = layers.flash_bytes.sum(axis=1) + head.flash_bytes
+    latency_cycles = layers.latency_cycles.sum(axis=1) + head.latency_cycles
+    latency_ms = latency_cycles / profile.clock_hz * 1e3
+    totals = {
+        "flash_bytes": model_flash + rt.reserve_flash_bytes,
+        "ram_bytes": _peak_ram(batch, count, nbytes, ram_mode) + rt.reserve_ram_bytes,
+        "latency_ms": latency_ms,
+        "energy_uj": latency_ms * profile.active_power_mw,  # ms x mW = uJ
+    }
+    return BatchCost(
+        params=layers.params.sum(axis=1) + head.params,
+        macc=layers.macc.sum(axis=1) + head.macc,
+        model_flash_bytes=model_flash,
+        latency_cycles=latency_cycles,
+        ops={name: layer_ops[name].sum(axis=1) + head.ops[name] for name in layer_ops},
+        layers=layers,
+        head=head,
+        layer_output_bytes=T * C * nbytes["activation"][:, None],
+        constraints=_constraints(totals, profile, (budgets or Budgets()).over(profile.budgets)),
+        **totals,
+    )
 
 
 def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.ndarray:
@@ -325,103 +364,66 @@ def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.
     return pairs.max(axis=1) + persistent + scratch
 
 
-def _constraints(
-    out: dict[str, np.ndarray],
-    profile: HardwareProfile,
-    *,
-    max_latency_ms: float | None,
-    max_energy_uj: float | None,
-) -> dict[str, np.ndarray]:
+def _constraints(totals: dict[str, np.ndarray], profile: HardwareProfile,
+                 budgets: Budgets) -> dict[str, np.ndarray]:
     """Signed budgets: value minus limit, so > 0 is infeasible (optuna's convention)."""
-    constraints = {
-        "constraint_flash_bytes": out["flash_bytes"] - profile.flash_bytes,
-        "constraint_ram_bytes": out["ram_bytes"] - profile.ram_bytes,
-    }
-    max_latency_ms = max_latency_ms if max_latency_ms is not None else profile.max_latency_ms
-    max_energy_uj = max_energy_uj if max_energy_uj is not None else profile.max_energy_uj
-    if max_latency_ms is not None:
-        constraints["constraint_latency_ms"] = out["latency_ms"] - max_latency_ms
-    if max_energy_uj is not None:
-        constraints["constraint_energy_uj"] = out["energy_uj"] - max_energy_uj
-    return constraints
+    return {name: totals[name] - limit for name, limit in budgets.limits(profile).items()
+            if limit is not None}
 
 
 def estimate(
     arch: Architecture,
     profile: HardwareProfile,
     *,
+    runtime: str | None = None,
     convention: Convention = "keras",
     ram_mode: RamMode = "window",
-    max_latency_ms: float | None = None,
-    max_energy_uj: float | None = None,
+    budgets: Budgets | None = None,
 ) -> CostReport:
     """Cost of one architecture on one profile, with the per-layer breakdown."""
-    batch = ArchBatch.from_architectures([arch])
-    out = {
-        key: value[0]
-        for key, value in estimate_batch(
-            batch,
-            profile,
-            convention=convention,
-            ram_mode=ram_mode,
-            max_latency_ms=max_latency_ms,
-            max_energy_uj=max_energy_uj,
-        ).items()
-    }
-    ops_names = [f.name for f in fields(Ops)]
+    cost = estimate_batch(ArchBatch.from_architectures([arch]), profile, runtime=runtime,
+                          convention=convention, ram_mode=ram_mode, budgets=budgets)
     layers = [
         LayerCost(
             name=f"{arch.cell}_{index + 1}",
             inputs=inputs,
             cells=cells,
-            params=int(out["layer_params"][index]),
-            macc=int(out["layer_macc"][index]),
-            flash_bytes=int(out["layer_flash_bytes"][index]),
-            output_bytes=int(out["layer_output_bytes"][index]),
-            latency_ms=float(out["layer_latency_ms"][index]),
-            ops=Ops(**{name: int(out[f"layer_{name}"][index]) for name in ops_names}),
+            params=int(cost.layers.params[0, index]),
+            macc=int(cost.layers.macc[0, index]),
+            flash_bytes=int(cost.layers.flash_bytes[0, index]),
+            output_bytes=int(cost.layer_output_bytes[0, index]),
+            latency_ms=float(cost.layers.latency_ms[0, index]),
+            ops=Ops(**{name: int(value[0, index]) for name, value in cost.layers.ops.items()}),
         )
         for index, (inputs, cells) in enumerate(zip(arch.layer_inputs(), arch.cells))
     ]
-    layers.append(
-        LayerCost(
-            name="dense",
-            inputs=arch.cells[-1],
-            cells=arch.classes,
-            params=int(out["head_params"]),
-            macc=int(out["head_macc"]),
-            flash_bytes=int(out["head_flash_bytes"]),
-            output_bytes=arch.classes * DTYPE_BYTES[arch.dtype].activation,
-            latency_ms=float(out["head_latency_ms"]),
-            ops=Ops(
-                gate_macs=arch.classes * arch.cells[-1],
-                bias_adds=arch.classes,
-                pointwise_mults=0,
-                pointwise_adds=0,
-                sigmoid=0,
-                tanh=0,
-            ),
-        )
-    )
+    layers.append(LayerCost(
+        name="dense",
+        inputs=arch.cells[-1],
+        cells=arch.classes,
+        params=int(cost.head.params[0]),
+        macc=int(cost.head.macc[0]),
+        flash_bytes=int(cost.head.flash_bytes[0]),
+        output_bytes=arch.classes * DTYPE_BYTES[arch.dtype].activation,
+        latency_ms=float(cost.head.latency_ms[0]),
+        ops=Ops(**{name: int(value[0]) for name, value in cost.head.ops.items()}),
+    ))
     return CostReport(
         arch=arch.text,
         dtype=arch.dtype,
         profile=profile.name,
+        runtime=profile.runtime_named(runtime).name,
         convention=convention,
         ram_mode=ram_mode,
-        params=int(out["params"]),
-        macc=int(out["macc"]),
-        flash_bytes=int(out["flash_bytes"]),
-        model_flash_bytes=int(out["model_flash_bytes"]),
-        ram_bytes=int(out["ram_bytes"]),
-        latency_cycles=float(out["latency_cycles"]),
-        latency_ms=float(out["latency_ms"]),
-        energy_uj=float(out["energy_uj"]),
-        ops=Ops(**{name: int(out[name]) for name in ops_names}),
+        params=int(cost.params[0]),
+        macc=int(cost.macc[0]),
+        flash_bytes=int(cost.flash_bytes[0]),
+        model_flash_bytes=int(cost.model_flash_bytes[0]),
+        ram_bytes=int(cost.ram_bytes[0]),
+        latency_cycles=float(cost.latency_cycles[0]),
+        latency_ms=float(cost.latency_ms[0]),
+        energy_uj=float(cost.energy_uj[0]),
+        ops=Ops(**{name: int(value[0]) for name, value in cost.ops.items()}),
         layers=tuple(layers),
-        constraints={
-            key.removeprefix("constraint_"): float(value)
-            for key, value in out.items()
-            if key.startswith("constraint_")
-        },
+        constraints={name: float(value[0]) for name, value in cost.constraints.items()},
     )

@@ -46,6 +46,7 @@ class StudyView:
     max_latency_ms: float | None
     objectives: tuple[str, ...]
     trials: pd.DataFrame
+    max_energy_uj: float | None = None
 
 
 @dataclass(frozen=True)

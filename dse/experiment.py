@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,28 +20,18 @@ from typing import Any
 import optuna
 import pandas as pd
 
-from dse import results, runner
-from dse.config import SearchConfig
+from dse import checks, results, runner
+from dse.config import BUDGETS, SearchConfig
 from dse.errors import DseError
+from dse.paths import check_name, child_dir, prepare_dir
+from dse.resources import read_toml
 from dse.userdata import file_sha256
 
-_FIELDS = {  # key -> (type, required)
-    "name": (str, True),
-    "description": (str, False),
-    "profiles": (list, True),
-    "space": (str, False),
-    "task": (str, False),
-    "data": (str, False),
-    "data_sha256": (str, False),
-    "sampler": (str, False),
-    "objectives": (list, False),
-    "max_latency_ms": (float, False),
-    "max_energy_uj": (float, False),
-    "trials": (int, True),
-    "seed": (int, False),
-    "epochs": (int, False),
-    "batch_size": (int, False),
-    "workers": (int, False),
+_FIELDS = {  # key -> required; values are checked by SearchConfig, as the CLI's are
+    "name": True, "description": False, "profiles": True, "space": False, "task": False,
+    "data": False, "data_sha256": False, "sampler": False, "objectives": False,
+    "max_latency_ms": False, "max_energy_uj": False, "max_flash_kb": False, "max_ram_kb": False,
+    "trials": True, "seed": False, "epochs": False, "batch_size": False, "workers": False,
 }
 COMPARED_OUT = set(results.TIMING_COLUMNS) | {"worker"}
 
@@ -70,62 +59,59 @@ class Experiment:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """Parse and check an experiment file; relative data/space paths are from its folder."""
+    """Parse and check an experiment file; relative data/space paths are from its folder.
+    Its values go through the same checks as the CLI's (:class:`SearchConfig`)."""
     path = Path(path)
-    if not path.is_file():
-        raise DseError(f"Experiment file {path} does not exist.")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DseError(f"Experiment file {path} is not valid TOML: {exc}.") from None
+    data, _ = read_toml(path, "experiment file")
+    where = f"experiment file {path}"
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise DseError(f"Unknown field {unknown[0]!r} in experiment file {path}. "
+        raise DseError(f"Unknown field {unknown[0]!r} in {where}. "
                        f"Known fields: {', '.join(_FIELDS)}.")
-    for key, (kind, required) in _FIELDS.items():
-        if key not in data:
-            if required:
-                raise DseError(f"The experiment file {path} is missing the field {key!r}.")
-            continue
-        ok = isinstance(data[key], kind) or (kind is float and isinstance(data[key], int))
-        if not ok or isinstance(data[key], bool):
-            raise DseError(f"The {key!r} field of experiment file {path} must be of type "
-                           f"{kind.__name__}. Got {data[key]!r} instead.")
+    for key, required in _FIELDS.items():
+        if required and key not in data:
+            raise DseError(f"The {where} is missing the field {key!r}.")
+    name = check_name(data["name"], "experiment")
+    profiles = checks.strings("profiles", data["profiles"], where)
+    workers = checks.whole("workers", data.get("workers", 1), 1, 1024, where)
     here = path.resolve().parent
 
-    def local(value: str | None) -> str | None:
-        if value is None or not (value.endswith(".toml") or value.endswith(".npz")):
+    def local(value: object) -> object:
+        if not isinstance(value, str) or not value.endswith((".toml", ".npz")):
             return value
-        return str((here / value).resolve())
+        return str((here / Path(value).expanduser()).resolve())
 
     data_path = local(data.get("data"))
-    configs = tuple(
-        SearchConfig(
-            profile=local(profile) or profile,
-            space=local(data.get("space", "default")) or "default",
-            task=data.get("task") if data_path is None else None,
-            data=data_path,
-            data_sha256=data.get("data_sha256"),
-            sampler=data.get("sampler", "auto"),
-            objectives=tuple(data.get("objectives", SearchConfig.objectives)),
-            max_latency_ms=data.get("max_latency_ms"),
-            max_energy_uj=data.get("max_energy_uj"),
-            epochs=data.get("epochs"),
-            batch_size=data.get("batch_size"),
-            seed=data.get("seed", 0),
-            trials=data["trials"],
+    objectives = data.get("objectives", list(SearchConfig.objectives))
+    try:
+        configs = tuple(
+            SearchConfig(
+                profile=local(profile),  # type: ignore[arg-type]
+                space=local(data.get("space", "default")),  # type: ignore[arg-type]
+                task=data.get("task", "motion") if data_path is None else None,
+                data=data_path,  # type: ignore[arg-type]
+                data_sha256=data.get("data_sha256"),
+                sampler=data.get("sampler", "auto"),
+                objectives=tuple(checks.strings("objectives", objectives, where)),
+                **{budget: data.get(budget) for budget in BUDGETS},
+                epochs=data.get("epochs"),
+                batch_size=data.get("batch_size"),
+                seed=data.get("seed", 0),
+                trials=data["trials"],
+            )
+            for profile in profiles
         )
-        for profile in data["profiles"]
-    )
-    return Experiment(data["name"], path, data.get("description", ""), configs,
-                      data.get("workers", 1))
+    except DseError as exc:
+        raise DseError(f"In {where}: {exc}") from None
+    description = checks.text("description", data["description"], where) \
+        if "description" in data else ""
+    return Experiment(name, path, description, configs, workers)
 
 
 def run_experiment(experiment: Experiment, *, out_root: Path = Path("runs/experiments"),
                    workers: int | None = None, show_progress: bool = True) -> Path:
     """Run (or resume) every study of the experiment; write ``experiment.json``."""
-    out_dir = out_root / experiment.name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(child_dir(prepare_dir(out_root), experiment.name, "experiment"))
     started = datetime.now(UTC).isoformat(timespec="seconds")
     studies = []
     for config in experiment.configs:

@@ -1,63 +1,113 @@
 """Hardware profiles: a microcontroller's budgets and speeds, loaded from TOML and validated.
 
 A profile is a built-in name (``stm32l4``, the files in ``hardware_profiles/``) or a path
-to the user's own TOML file of the same shape. Every number in a shipped profile carries
-its source in a trailing ``# comment``; :func:`load_profile` keeps those comments as
-``HardwareProfile.sources`` so ``dse profiles show`` can print them.
+to the user's own TOML file of the same shape (docs/profiles.md). It describes the chip
+(clock, flash, RAM, power), optional ``[budgets]``, and one or more ``[runtimes.NAME]``:
+the software that runs the network (TFLite Micro with CMSIS-NN, or dse's own exported C),
+each with its own throughputs; ``runtime`` names the default one. Every number in a shipped
+profile carries its source in a trailing ``# comment``; :func:`load_profile` keeps those
+comments as ``HardwareProfile.sources`` so ``dse profiles show`` can print them.
 """
 
 from __future__ import annotations
 
-import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dse import checks
 from dse.architecture import DTYPES
 from dse.errors import DseError
-from dse.resources import available, find_toml
+from dse.resources import available, find_toml, read_toml
 
-_TOP_KEYS = {
-    "name": str,
-    "part": str,
-    "core": str,
-    "clock_hz": "positive whole",
-    "flash_bytes": "positive whole",
-    "ram_bytes": "positive whole",
-    "active_power_mw": "positive",
+MAX_BYTES = 1 << 40
+# Field -> (kind, low, high): "text", "whole" (bytes, hertz, counts: never truncated), or
+# "number". The bounds keep every cost finite: a throughput of 1e-320 MACs per cycle is a typo.
+_CHIP = {
+    "name": ("text",), "part": ("text",), "core": ("text",), "runtime": ("text",),
+    "clock_hz": ("whole", 1_000, 10_000_000_000),
+    "flash_bytes": ("whole", 1, MAX_BYTES),
+    "ram_bytes": ("whole", 1, MAX_BYTES),
+    "active_power_mw": ("positive", 1e6),
 }
-_RUNTIME_KEYS = {
-    "name": str,
-    "reserve_flash_bytes": "non-negative whole",
-    "reserve_ram_bytes": "non-negative whole",
-    "per_step_overhead_cycles": "non-negative",
-    "per_op_overhead_cycles": "non-negative",
-    "gru_ops_per_step": "positive whole",
+_RUNTIME = {
+    "description": ("text",),
+    "reserve_flash_bytes": ("whole", 0, MAX_BYTES),
+    "reserve_ram_bytes": ("whole", 0, MAX_BYTES),
+    "per_step_overhead_cycles": ("number", 0, 1e9),
+    "per_op_overhead_cycles": ("number", 0, 1e9),
+    "gru_ops_per_step": ("whole", 1, 1000),
+    "provenance": ("text",),
 }
-_PER_DTYPE_TABLES = ("macs_per_cycle", "cycles_per_activation", "cycles_per_elementwise")
-_BUDGET_KEYS = {"max_latency_ms": "positive", "max_energy_uj": "positive"}
-_TABLES = ("runtime", *_PER_DTYPE_TABLES, "budgets")
-# Dataclass field -> its key in the TOML file (where its source comment sits).
-_TOML_PATH = {
-    "runtime": "runtime.name",
-    **{key: f"runtime.{key}" for key in _RUNTIME_KEYS if key != "name"},
-    **{key: f"budgets.{key}" for key in _BUDGET_KEYS},
+_RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "provenance")
+_PER_DTYPE = {  # table -> (low, high) of each dtype's value
+    "macs_per_cycle": (1e-4, 1e3),
+    "cycles_per_activation": (1e-3, 1e7),
+    "cycles_per_elementwise": (1e-3, 1e7),
 }
+_BUDGETS = {"max_latency_ms": ("positive", 1e9), "max_energy_uj": ("positive", 1e12),
+            "max_flash_kb": ("positive", 1e9), "max_ram_kb": ("positive", 1e9)}
 
 
 @dataclass(frozen=True)
-class HardwareProfile:
-    """One microcontroller and its deployment runtime. Units are in the field names.
+class Budgets:
+    """Limits a network must meet besides fitting the chip; None means no limit.
+
+    ``max_flash_kb`` and ``max_ram_kb`` are the application's share for the network, in KiB
+    (1024 bytes): the model and its runtime together, as ``flash_bytes`` and ``ram_bytes``
+    count them.
+    """
+
+    max_latency_ms: float | None = None
+    max_energy_uj: float | None = None
+    max_flash_kb: float | None = None
+    max_ram_kb: float | None = None
+
+    def over(self, defaults: Budgets) -> Budgets:
+        """These budgets, with ``defaults`` where these set none."""
+        return Budgets(*(mine if mine is not None else theirs for mine, theirs in
+                         zip(vars(self).values(), vars(defaults).values())))
+
+    def limits(self, profile: HardwareProfile) -> dict[str, float | None]:
+        """The limit of each cost: flash and RAM held to the chip or to these budgets,
+        whichever is smaller; latency and energy where a budget is set (None: no limit)."""
+        def smaller(chip_bytes: int, kib: float | None) -> float:
+            return float(chip_bytes) if kib is None else min(float(chip_bytes), kib * 1024)
+
+        return {"flash_bytes": smaller(profile.flash_bytes, self.max_flash_kb),
+                "ram_bytes": smaller(profile.ram_bytes, self.max_ram_kb),
+                "latency_ms": self.max_latency_ms, "energy_uj": self.max_energy_uj}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The software that runs the network on the chip, and its speeds. Units in the names.
 
     ``macs_per_cycle``, ``cycles_per_activation`` (one sigmoid or tanh) and
     ``cycles_per_elementwise`` (one point-wise multiply or add) map each dtype to a
     throughput. ``per_step_overhead_cycles`` is paid per timestep per layer by a fused
-    recurrent kernel; ``per_op_overhead_cycles`` is paid per operator dispatch where the
-    runtime has no fused kernel: a GRU in TFLite Micro runs as a loop of
-    ``gru_ops_per_step`` separate ops (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, ...).
+    recurrent kernel. ``gru_ops_per_step`` is set where the runtime has no fused GRU kernel
+    (TFLite Micro): a GRU step then runs as that many separate ops (FULLY_CONNECTED,
+    LOGISTIC, TANH, MUL, ADD, ...), each paying ``per_op_overhead_cycles``.
     """
+
+    name: str
+    reserve_flash_bytes: int
+    reserve_ram_bytes: int
+    per_step_overhead_cycles: float
+    per_op_overhead_cycles: float
+    macs_per_cycle: dict[str, float]
+    cycles_per_activation: dict[str, float]
+    cycles_per_elementwise: dict[str, float]
+    gru_ops_per_step: int | None = None
+    description: str = ""
+    provenance: str = ""
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """One microcontroller, its default budgets and the runtimes that can run a network."""
 
     name: str
     part: str
@@ -66,33 +116,24 @@ class HardwareProfile:
     flash_bytes: int
     ram_bytes: int
     active_power_mw: float
-    runtime: str
-    reserve_flash_bytes: int
-    reserve_ram_bytes: int
-    per_step_overhead_cycles: float
-    per_op_overhead_cycles: float
-    gru_ops_per_step: int
-    macs_per_cycle: dict[str, float]
-    cycles_per_activation: dict[str, float]
-    cycles_per_elementwise: dict[str, float]
-    max_latency_ms: float | None = None
-    max_energy_uj: float | None = None
+    runtime: str  # the default runtime's name
+    runtimes: dict[str, Runtime]
+    budgets: Budgets = Budgets()
     path: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
-    def source_of(self, field_name: str) -> str:
-        """The source comment of a field; ``macs_per_cycle.int8`` for a per-dtype one."""
-        return self.sources.get(_TOML_PATH.get(field_name, field_name), "")
+    def runtime_named(self, name: str | None = None) -> Runtime:
+        """The runtime ``name`` (the profile's default when None), or a DseError listing them."""
+        name = name or self.runtime
+        if name not in self.runtimes:
+            raise DseError(f"Profile '{self.name}' has no runtime {name!r}. Available: "
+                           f"{', '.join(self.runtimes)}.")
+        return self.runtimes[name]
 
-    @property
-    def usable_flash_bytes(self) -> int:
-        """Flash left for the model after the runtime reserve."""
-        return self.flash_bytes - self.reserve_flash_bytes
-
-    @property
-    def usable_ram_bytes(self) -> int:
-        """RAM left for the model after the runtime reserve."""
-        return self.ram_bytes - self.reserve_ram_bytes
+    def source_of(self, key: str) -> str:
+        """The source comment of a TOML key: ``clock_hz``, ``budgets.max_latency_ms``,
+        ``runtimes.tflm-cmsis-nn.macs_per_cycle.int8``."""
+        return self.sources.get(key, "")
 
 
 def available_profiles() -> list[str]:
@@ -103,61 +144,46 @@ def available_profiles() -> list[str]:
 def load_profile(name_or_path: str | Path) -> HardwareProfile:
     """Load a built-in profile by name, or the user's own TOML file by path."""
     path = find_toml(str(name_or_path), "hardware_profiles", "profile")
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DseError(f"Profile file {path} is not valid TOML: {exc}.") from None
+    data, text = read_toml(path, "profile file")
     return _build(data, path=path, sources=_trailing_comments(text))
 
 
 def _build(data: dict[str, Any], *, path: Path, sources: dict[str, str]) -> HardwareProfile:
     where = f"profile {path}"
-    _reject_unknown(data, set(_TOP_KEYS) | set(_TABLES), where)
-    top = _fields({k: v for k, v in data.items() if k not in _TABLES}, _TOP_KEYS, where, True)
-    runtime = _fields(_table(data, "runtime", where), _RUNTIME_KEYS, f"{where} [runtime]", True)
-    per_dtype = {
-        table: _fields(
-            _table(data, table, where),
-            {dtype: "positive" for dtype in DTYPES},
-            f"{where} [{table}]",
-            required=True,
-        )
-        for table in _PER_DTYPE_TABLES
-    }
-    budgets = _fields(
-        _table(data, "budgets", where, optional=True), _BUDGET_KEYS, f"{where} [budgets]", False
-    )
-    profile = HardwareProfile(
-        name=top["name"],
-        part=top["part"],
-        core=top["core"],
-        clock_hz=int(top["clock_hz"]),
-        flash_bytes=int(top["flash_bytes"]),
-        ram_bytes=int(top["ram_bytes"]),
-        active_power_mw=float(top["active_power_mw"]),
-        runtime=runtime["name"],
-        reserve_flash_bytes=int(runtime["reserve_flash_bytes"]),
-        reserve_ram_bytes=int(runtime["reserve_ram_bytes"]),
-        per_step_overhead_cycles=float(runtime["per_step_overhead_cycles"]),
-        per_op_overhead_cycles=float(runtime["per_op_overhead_cycles"]),
-        gru_ops_per_step=int(runtime["gru_ops_per_step"]),
-        macs_per_cycle=per_dtype["macs_per_cycle"],
-        cycles_per_activation=per_dtype["cycles_per_activation"],
-        cycles_per_elementwise=per_dtype["cycles_per_elementwise"],
-        max_latency_ms=budgets.get("max_latency_ms"),
-        max_energy_uj=budgets.get("max_energy_uj"),
-        path=str(path),
-        sources=sources,
-    )
-    for kind in ("flash", "ram"):
-        if getattr(profile, f"usable_{kind}_bytes") <= 0:
-            raise DseError(
-                f"In {where}: [runtime] reserve_{kind}_bytes "
-                f"({getattr(profile, f'reserve_{kind}_bytes')}) must be smaller than "
-                f"{kind}_bytes ({getattr(profile, f'{kind}_bytes')})."
-            )
+    if "runtimes" not in data and "macs_per_cycle" in data:
+        raise DseError(f"The {where} has the old layout ([runtime] and [macs_per_cycle] at the "
+                       f"top): move them under [runtimes.NAME] and set runtime = \"NAME\" "
+                       f"(see docs/profiles.md or any shipped profile).")
+    _reject_unknown(data, set(_CHIP) | {"budgets", "runtimes"}, where)
+    chip = _fields({k: v for k, v in data.items() if k in _CHIP}, _CHIP, where)
+    runtimes_table = _table(data, "runtimes", where)
+    if not runtimes_table:
+        raise DseError(f"The {where} needs at least one [runtimes.NAME] table.")
+    runtimes = {name: _runtime(name, _table(runtimes_table, name, f"{where} [runtimes]"),
+                               f"{where} [runtimes.{name}]", chip)
+                for name in runtimes_table}
+    budgets = _fields(_table(data, "budgets", where, optional=True), _BUDGETS,
+                      f"{where} [budgets]", optional=tuple(_BUDGETS))
+    profile = HardwareProfile(**chip, runtimes=runtimes, budgets=Budgets(**budgets),
+                              path=str(path), sources=sources)
+    profile.runtime_named()  # the default runtime exists
     return profile
+
+
+def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any]) -> Runtime:
+    _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE), where)
+    values = _fields({k: v for k, v in table.items() if k in _RUNTIME}, _RUNTIME, where,
+                     optional=_RUNTIME_OPTIONAL)
+    for kind in ("flash", "ram"):
+        if values[f"reserve_{kind}_bytes"] >= chip[f"{kind}_bytes"]:
+            raise DseError(f"In {where}: reserve_{kind}_bytes ({values[f'reserve_{kind}_bytes']})"
+                           f" must be smaller than {kind}_bytes ({chip[f'{kind}_bytes']}).")
+    per_dtype = {
+        key: _fields(_table(table, key, where), {d: ("number", *bounds) for d in DTYPES},
+                     f"{where.removesuffix(']')}.{key}]")
+        for key, bounds in _PER_DTYPE.items()
+    }
+    return Runtime(name=name, **values, **per_dtype)
 
 
 def _reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
@@ -171,37 +197,33 @@ def _reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
 def _table(data: dict[str, Any], name: str, where: str, optional: bool = False) -> dict:
     table = data.get(name, {} if optional else None)
     if not isinstance(table, dict):
-        raise DseError(f"The {where} needs a [{name}] table with the fields listed in the docs.")
+        raise DseError(f"The {where} needs a [{name}] table (see docs/profiles.md).")
     return table
 
 
-def _fields(table: dict[str, Any], spec: dict[str, Any], where: str, required: bool) -> dict:
+def _fields(table: dict[str, Any], spec: dict[str, tuple], where: str,
+            optional: tuple[str, ...] = ()) -> dict[str, Any]:
     _reject_unknown(table, set(spec), where)
     values: dict[str, Any] = {}
-    for key, kind in spec.items():
+    for key, (kind, *bounds) in spec.items():
         if key not in table:
-            if required:
+            if key not in optional:
                 raise DseError(f"The {where} is missing the field {key!r}.")
             continue
         value = table[key]
-        if kind is str:
-            if not isinstance(value, str) or not value:
-                raise DseError(f"The {key!r} field of {where} must be a non-empty string.")
+        if kind == "text":
+            values[key] = checks.text(key, value, where)
+        elif kind == "whole":
+            values[key] = checks.whole(key, value, *bounds, where)
+        elif kind == "positive":
+            values[key] = checks.positive(key, value, where, *bounds)
         else:
-            whole = kind.endswith(" whole")  # bytes, hertz and counts: never truncated
-            types = int if whole else int | float
-            is_number = isinstance(value, types) and not isinstance(value, bool)
-            low_ok = is_number and (value > 0 if kind.startswith("positive") else value >= 0)
-            if not (low_ok and math.isfinite(value)):
-                raise DseError(
-                    f"The {key!r} field of {where} must be a {kind} number. Got {value!r} instead."
-                )
-        values[key] = value
+            values[key] = checks.number(key, value, *bounds, where)
     return values
 
 
-_SECTION = re.compile(r"^\s*\[([A-Za-z0-9_]+)\]")
-_COMMENTED_VALUE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=\s*[^#\"']*#\s*(.+?)\s*$")
+_SECTION = re.compile(r"^\s*\[([A-Za-z0-9_.-]+)\]")
+_COMMENTED_VALUE = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=\s*[^#\"']*(?:\"[^\"]*\"\s*)?#\s*(.+?)\s*$")
 
 
 def _trailing_comments(text: str) -> dict[str, str]:

@@ -1,10 +1,15 @@
 """One run end to end, shared by ``dse run``, ``dse worker`` and ``dse experiment``:
-resolve the config, search with a progress bar, then write the outputs from the storage.
+check every input, search with a progress bar, then write the outputs from the storage.
+
+Everything that can be refused is refused before the first training (names, folders, the
+profile, space and data), and whatever stops the search (Ctrl-C, a failure inside the
+loop) the finished trials are written out before the error is reported.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +20,14 @@ from tqdm import tqdm
 
 from dse import dashboard, results
 from dse.config import SearchConfig
+from dse.errors import DseError
 from dse.hardware import load_profile
+from dse.paths import child_dir, name_from, prepare_dir, writable_file
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
+from dse.search.storage import masked_url
+from dse.search.study import trial_target
+
+OUTPUT_FILES = ("trials.csv", "pareto.csv", "manifest.json", "dashboard.html")
 
 
 @dataclass(frozen=True)
@@ -33,7 +44,8 @@ class RunOutputs:
 
 def default_study_name(config: SearchConfig) -> str:
     source = config.task if config.task else Path(str(config.data)).stem
-    return f"{Path(config.profile).stem}-{source}-{Path(config.space).stem}-seed{config.seed}"
+    return name_from(f"{Path(config.profile).stem}-{source}-{Path(config.space).stem}"
+                     f"-seed{config.seed}")
 
 
 def sqlite_url(path: Path) -> str:
@@ -56,37 +68,40 @@ def run(
     Ctrl-C stops the search cleanly: the finished trials stay in the storage and the
     outputs are written before the KeyboardInterrupt goes on up.
     """
+    name = default_study_name(config) if study_name is None else study_name
+    out_dir = prepare_dir(child_dir(prepare_dir(out_root), name))
+    for file_name in OUTPUT_FILES:
+        writable_file(out_dir / file_name)
     inputs = resolve(config)
-    name = study_name or default_study_name(config)
-    out_dir = out_root / name
-    out_dir.mkdir(parents=True, exist_ok=True)
     storage = storage or sqlite_url(out_dir / "study.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(config, storage, name, create=create)
+    study = open_study(inputs, storage, name, create=create)
+    target = trial_target(study)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     start = time.perf_counter()
-    bar = tqdm(total=config.trials, desc=name, unit="trial", disable=not show_progress,
+    bar = tqdm(total=target, desc=name, unit="trial", disable=not show_progress,
                dynamic_ncols=True)
 
     def on_progress(progress: Progress) -> None:
-        bar.n = min(progress.finished, config.trials)
+        bar.n = min(progress.finished, target)
         bar.set_postfix(feasible=progress.feasible, trained=progress.trained,
                         front=progress.front, refresh=False)
         bar.refresh()
 
-    interrupted = False
+    interrupted, failure = False, None
     try:
         run_study(inputs, study, workers=workers, on_progress=on_progress)
     except KeyboardInterrupt:
         interrupted = True
+    except Exception as exc:  # noqa: BLE001 - written out below, then raised again
+        failure = exc
     finally:
         bar.close()
     outputs = write_outputs(study, storage, out_dir, interrupted=interrupted)
-    results.write_manifest(out_dir, {
+    _write(out_dir, lambda: results.write_manifest(out_dir, {
         "study": name,
-        "storage": storage,
-        "config": dict(study.user_attrs[CONFIG_ATTR], trials=config.trials,
-                       timeout_s=config.timeout_s),
+        "storage": masked_url(storage),
+        "config": dict(study.user_attrs[CONFIG_ATTR], trials=target, timeout_s=config.timeout_s),
         "seed": config.seed,
         "workers": workers,
         "started": started,
@@ -95,33 +110,49 @@ def run(
         "interrupted": interrupted,
         "trials": len(outputs.trials),
         "environment": results.environment(),
-    })
+    }))
+    if failure is not None:
+        raise failure
     if interrupted:
         raise KeyboardInterrupt
     return outputs
+
+
+def _write(out_dir: Path, write: Callable[[], object]) -> None:
+    """Call ``write()``; an OSError names the file, and the finished trials stay safe."""
+    try:
+        write()
+    except OSError as exc:
+        where = exc.filename or out_dir
+        raise DseError(f"Could not write {where}: {exc.strerror}. The finished trials are "
+                       f"safe in the storage; fix the folder and run the same command again "
+                       f"to write the outputs.") from None
 
 
 def write_outputs(study: optuna.Study, storage: str, out_dir: Path, *,
                   interrupted: bool = False) -> RunOutputs:
     """Tables and dashboard from what the storage holds now."""
     frame = results.trials_frame(study)
-    results.write_tables(frame, out_dir)
-    dashboard.build_dashboard([study_view(study, frame)], out_dir / "dashboard.html")
+    _write(out_dir, lambda: results.write_tables(frame, out_dir))
+    _write(out_dir, lambda: dashboard.build_dashboard([study_view(study, frame)],
+                                                      out_dir / "dashboard.html"))
     return RunOutputs(study.study_name, storage, out_dir, frame, results.pareto_frame(frame),
                       interrupted)
 
 
 def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashboard.StudyView:
-    """What the dashboard needs of a study: its config, profile limits and trials."""
+    """What the dashboard needs of a study: its config, budgets and trials."""
     config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
     profile = load_profile(config.profile)
+    limits = config.budgets.over(profile.budgets).limits(profile)
     return dashboard.StudyView(
         name=study.study_name,
         profile=profile.name,
         task=config.task or Path(str(config.data)).name,
-        flash_limit_bytes=profile.flash_bytes,
-        ram_limit_bytes=profile.ram_bytes,
-        max_latency_ms=config.max_latency_ms or profile.max_latency_ms,
+        flash_limit_bytes=int(limits["flash_bytes"] or profile.flash_bytes),
+        ram_limit_bytes=int(limits["ram_bytes"] or profile.ram_bytes),
+        max_latency_ms=limits["latency_ms"],
+        max_energy_uj=limits["energy_uj"],
         objectives=config.objectives,
         trials=results.trials_frame(study) if trials is None else trials,
     )
@@ -133,4 +164,4 @@ def study_views(studies: list[optuna.Study]) -> list[dashboard.StudyView]:
 
 def write_dashboard(studies: list[optuna.Study], path: Path) -> Path:
     """The plotly dashboard of one or more studies, as one self-contained HTML file."""
-    return dashboard.build_dashboard(study_views(studies), path)
+    return dashboard.build_dashboard(study_views(studies), writable_file(path, "dashboard file"))

@@ -43,8 +43,10 @@ def test_does_not_fit_names_budget_and_amount(dse) -> None:
         (["--arch", "lstm:a,b"], "whole numbers separated by commas"),
         (["--arch", "rnn:8"], "Unknown cell type 'rnn'. Available: lstm, gru"),
         (["--dtype", "int4"], "invalid choice: 'int4'"),
-        (["--features", "-3"], "expected a number >= 1, got -3"),
-        (["--features", "0"], "expected a number >= 1, got 0"),
+        (["--features", "-3"], r"expected a whole number in \[1, 1000000\], got -3"),
+        (["--features", "0"], r"expected a whole number in \[1, 1000000\], got 0"),
+        (["--runtime", "tflm"], "Profile 'stm32l4' has no runtime 'tflm'. Available: tflm-cmsis-nn"),
+        (["--max-flash-kb", "inf"], "expected a finite number > 0, got inf"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(dse, args: list[str], message: str) -> None:

@@ -10,11 +10,10 @@ from hypothesis import strategies as st
 from dse.architecture import Architecture, parse_arch
 from dse.cost import ArchBatch, estimate, estimate_batch
 from dse.errors import DseError
-from dse.hardware import load_profile
-
-torch = pytest.importorskip("torch")
+from dse.hardware import Budgets, load_profile
 
 PROFILE = load_profile("stm32l4")
+RUNTIME = PROFILE.runtime_named()
 
 
 def arch(text: str, F: int, T: int = 1, K: int = 2, dtype: str = "int8") -> Architecture:
@@ -33,6 +32,7 @@ architectures = st.builds(
 
 
 def torch_params(a: Architecture) -> int:
+    torch = pytest.importorskip("torch")  # only the tests that compare with torch need it
     rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[a.cell]
     count = 0
     for inputs, cells in zip(a.layer_inputs(), a.cells):
@@ -48,6 +48,7 @@ def test_pytorch_convention_equals_torch_numel(a: Architecture) -> None:
 
 def test_pytorch_stacked_module_equals_per_layer_sum() -> None:
     # A stacked torch.nn.LSTM(num_layers=2) counts the same as two single layers.
+    torch = pytest.importorskip("torch")
     stacked = torch.nn.LSTM(13, 64, num_layers=2)
     expected = sum(p.numel() for p in stacked.parameters()) + 5 * 64 + 5
     assert estimate(arch("lstm:64,64", 13, K=5), PROFILE, convention="pytorch").params == expected
@@ -113,7 +114,7 @@ def test_flash_bytes_per_dtype() -> None:
     a = arch("lstm:32", 6, K=5)
     weights, biases = 4 * 32 * 38 + 5 * 32, 4 * 32 + 5
     meta = (12 + 2) * 8  # 8 LSTM weights + 4 biases + dense W, b; scale + zero point each
-    reserve = PROFILE.reserve_flash_bytes
+    reserve = RUNTIME.reserve_flash_bytes
     assert estimate(a, PROFILE).flash_bytes == weights + 4 * biases + meta + reserve
     int16 = estimate(parse_arch("lstm:32", dtype="int16", features=6, classes=5), PROFILE)
     assert int16.flash_bytes == weights + 8 * biases + meta + reserve
@@ -126,7 +127,7 @@ def test_window_ram_by_hand() -> None:
     # largest consecutive pair 3,200 + 1,600 (layer 1's output feeds layer 2). Persistent:
     # h (1 B) + c (2 B) per layer, plus 8C int32 kernel sums: 3*96 + 32*96.
     # Scratch: the largest 4C int16 gates = 512.
-    expected = (3_200 + 1_600) + 3 * 96 + 32 * 96 + 4 * 64 * 2 + PROFILE.reserve_ram_bytes
+    expected = (3_200 + 1_600) + 3 * 96 + 32 * 96 + 4 * 64 * 2 + RUNTIME.reserve_ram_bytes
     assert estimate(arch("lstm:64,32", 6, T=50, K=5), PROFILE).ram_bytes == expected
     # Streaming: one step of each map (6, 64, 32, 5); the largest pair is 64 + 32.
     streaming = estimate(arch("lstm:64,32", 6, T=50, K=5), PROFILE, ram_mode="streaming")
@@ -138,10 +139,10 @@ def test_latency_and_energy_follow_profile() -> None:
     report = estimate(a, PROFILE)
     ops = report.layers[0].ops
     cycles = (
-        ops.gate_macs / PROFILE.macs_per_cycle["float32"]
-        + ops.elementwise * PROFILE.cycles_per_elementwise["float32"]
-        + ops.activations * PROFILE.cycles_per_activation["float32"]
-        + 10 * PROFILE.per_step_overhead_cycles
+        ops.gate_macs / RUNTIME.macs_per_cycle["float32"]
+        + ops.elementwise * RUNTIME.cycles_per_elementwise["float32"]
+        + ops.activations * RUNTIME.cycles_per_activation["float32"]
+        + 10 * RUNTIME.per_step_overhead_cycles
     )
     assert report.layers[0].latency_ms == pytest.approx(cycles / PROFILE.clock_hz * 1e3)
     assert report.energy_uj == pytest.approx(report.latency_ms * PROFILE.active_power_mw)
@@ -150,7 +151,7 @@ def test_latency_and_energy_follow_profile() -> None:
 def test_gru_pays_per_op_dispatch_without_fused_kernel() -> None:
     # Same MAC budget, but the GRU runs as gru_ops_per_step separate TFLM ops per step.
     gru = estimate(arch("gru:8", 4, T=100), PROFILE).layers[0]
-    dispatch_ms = 100 * PROFILE.gru_ops_per_step * PROFILE.per_op_overhead_cycles / 80e3
+    dispatch_ms = 100 * RUNTIME.gru_ops_per_step * RUNTIME.per_op_overhead_cycles / 80e3
     assert gru.latency_ms > dispatch_ms
 
 
@@ -158,7 +159,7 @@ def test_violations_name_the_budget_and_amount() -> None:
     big = estimate(arch("lstm:512,512,512", 6, T=50, K=5, dtype="float32"), PROFILE)
     assert not big.fits
     assert big.violations["flash_bytes"] == big.flash_bytes - PROFILE.flash_bytes
-    small = estimate(arch("gru:8", 6, T=50), PROFILE, max_latency_ms=0.001)
+    small = estimate(arch("gru:8", 6, T=50), PROFILE, budgets=Budgets(max_latency_ms=0.001))
     assert set(small.violations) == {"latency_ms"}
 
 
@@ -171,11 +172,12 @@ def test_vectorized_equals_scalar(archs: list[Architecture]) -> None:
     batch = estimate_batch(ArchBatch.from_architectures(archs), PROFILE)
     for row, a in enumerate(archs):
         one = estimate(a, PROFILE)
-        assert batch["params"][row] == one.params
-        assert batch["macc"][row] == one.macc
-        assert batch["flash_bytes"][row] == one.flash_bytes
-        assert batch["ram_bytes"][row] == one.ram_bytes
-        assert batch["latency_ms"][row] == pytest.approx(one.latency_ms)
+        assert batch.params[row] == one.params
+        assert batch.macc[row] == one.macc
+        assert batch.flash_bytes[row] == one.flash_bytes
+        assert batch.ram_bytes[row] == one.ram_bytes
+        assert batch.latency_ms[row] == pytest.approx(one.latency_ms)
+        assert bool(batch.fits[row]) == one.fits
 
 
 def test_batch_rejects_mixed_task_shapes() -> None:
@@ -195,4 +197,5 @@ def test_batch_throughput_shape() -> None:
     cells[:, 2] = np.where(cells[:, 1] == 0, 0, cells[:, 2])
     batch = ArchBatch(rng.random(1000) < 0.5, cells, rng.integers(0, 3, 1000), 6, 50, 5)
     out = estimate_batch(batch, PROFILE)
-    assert out["params"].shape == (1000,) and np.all(out["params"] > 0)
+    assert out.params.shape == (1000,) and np.all(out.params > 0)
+    assert out.layers.params.shape == (1000, 3) and np.all(out.layers.params[cells == 0] == 0)

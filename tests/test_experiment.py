@@ -99,9 +99,10 @@ def test_shipped_experiments_load() -> None:
     ("text", "message"),
     [
         ('profiles = ["stm32l4"]\ntrials = 3', "missing the field 'name'"),
-        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = "3"', "'trials' field .* must be of type int"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = "3"', "'trials' value .* must be a whole number"),
         ('name = "x"\nprofiles = ["stm32l4"]\ntrials = 3\nseeds = 1', "Unknown field 'seeds'"),
-        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = 3\nsampler = "cma"', "Unknown sampler 'cma'"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = 3\nsampler = "cma"',
+         "'sampler' value .* must be one of: auto, tpe"),
     ],
 )
 def test_bad_experiment_files(tmp_path, text: str, message: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dse.errors import DseError
-from dse.hardware import HardwareProfile, available_profiles, load_profile
+from dse.hardware import HardwareProfile, Runtime, available_profiles, load_profile
 from dse.resources import data_dir
 from dse.space import load_space
 
@@ -16,7 +16,11 @@ EXPECTED = {"stm32l4", "stm32f4", "stm32f7", "stm32h7", "stm32u5", "nrf52840", "
             "rp2040", "rp2350", "samd21", "apollo3", "apollo4"}
 NUMERIC = [f.name for f in fields(HardwareProfile)
            if f.name not in {"name", "part", "core", "runtime", "path", "sources",
-                             "max_latency_ms", "max_energy_uj"}]
+                             "runtimes", "budgets"}]
+
+
+RUNTIME_NUMERIC = [f.name for f in fields(Runtime)
+                   if f.name not in {"name", "description", "provenance"}]
 
 
 def test_all_shipped_profiles_listed() -> None:
@@ -26,12 +30,16 @@ def test_all_shipped_profiles_listed() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_every_number_has_a_source(name: str) -> None:
     profile = load_profile(name)
-    for field_name in NUMERIC:
-        value = getattr(profile, field_name)
-        keys = [f"{field_name}.{d}" for d in value] if isinstance(value, dict) else [field_name]
-        for key in keys:
-            assert len(profile.source_of(key)) > 10, f"{name}: {key} has no source comment"
-    assert profile.usable_flash_bytes > 0 and profile.usable_ram_bytes > 0
+    keys = list(NUMERIC)
+    for runtime in profile.runtimes.values():
+        for field_name in RUNTIME_NUMERIC:
+            value = getattr(runtime, field_name)
+            if value is None:
+                continue
+            prefix = f"runtimes.{runtime.name}.{field_name}"
+            keys += [f"{prefix}.{d}" for d in value] if isinstance(value, dict) else [prefix]
+    for key in keys:
+        assert len(profile.source_of(key)) > 10, f"{name}: {key} has no source comment"
 
 
 def test_datasheet_values_pinned() -> None:
@@ -41,10 +49,12 @@ def test_datasheet_values_pinned() -> None:
     assert load_profile("samd21").ram_bytes == 32 * 1024
     assert load_profile("stm32h7").clock_hz == 480_000_000
     assert load_profile("rp2040").ram_bytes == 264 * 1024
-    assert load_profile("esp32s3").reserve_flash_bytes > l4.reserve_flash_bytes
+    assert (load_profile("esp32s3").runtime_named().reserve_flash_bytes
+            > l4.runtime_named().reserve_flash_bytes)
     # an M7 is faster per cycle than an M4, an M0+ without SIMD far slower
-    assert (load_profile("stm32f7").macs_per_cycle["int8"] > l4.macs_per_cycle["int8"]
-            > load_profile("rp2040").macs_per_cycle["int8"])
+    int8 = {name: load_profile(name).runtime_named().macs_per_cycle["int8"]
+            for name in ("stm32f7", "stm32l4", "rp2040")}
+    assert int8["stm32f7"] > int8["stm32l4"] > int8["rp2040"]
 
 
 def test_same_core_same_per_cycle_figures() -> None:
@@ -56,7 +66,9 @@ def test_same_core_same_per_cycle_figures() -> None:
         first = profiles[0]
         for other in profiles[1:]:
             for table in ("macs_per_cycle", "cycles_per_activation", "cycles_per_elementwise"):
-                assert getattr(other, table) == getattr(first, table), (core, other.name, table)
+                mine, theirs = (getattr(p.runtime_named(), table) for p in (other, first))
+                if other.runtime == first.runtime:
+                    assert mine == theirs, (core, other.name, table)
 
 
 def valid_text() -> str:
@@ -73,7 +85,7 @@ def test_user_profile_by_path(tmp_path) -> None:
     path = write(tmp_path, valid_text().replace('name = "stm32l4"', 'name = "mine"')
                  + "\n[budgets]\nmax_latency_ms = 50\n")
     profile = load_profile(str(path))
-    assert profile.name == "mine" and profile.max_latency_ms == 50
+    assert profile.name == "mine" and profile.budgets.max_latency_ms == 50
 
 
 def test_user_files_under_home_by_tilde(tmp_path, monkeypatch) -> None:
@@ -92,22 +104,32 @@ def test_user_files_under_home_by_tilde(tmp_path, monkeypatch) -> None:
         (lambda t: t.replace("clock_hz = 80_000_000", "clock_mhz = 80"),
          r"Unknown field 'clock_mhz' in profile .*mine.toml. Known fields: active_power_mw, "),
         (lambda t: t.replace("ram_bytes = 131_072", "ram_bytes = -5"),
-         r"The 'ram_bytes' field of profile .* must be a positive whole number. Got -5 instead."),
+         r"The 'ram_bytes' value of profile .* must be a whole number in the range \[1, "
+         r"1,099,511,627,776\]. Got -5 instead."),
         (lambda t: t.replace("int16 = 0.5 ", "# "),
-         r"\[macs_per_cycle\] is missing the field 'int16'"),
+         r"\[runtimes.tflm-cmsis-nn.macs_per_cycle\] is missing the field 'int16'"),
         (lambda t: t.replace('part = "STM32L476RG"\n', ""), r"is missing the field 'part'"),
         (lambda t: t.replace("clock_hz = 80_000_000", "clock_hz = 0.5"),
-         r"The 'clock_hz' field of profile .* must be a positive whole number. Got 0.5 instead."),
+         r"The 'clock_hz' value of profile .* must be a whole number in the range \[1,000, "
+         r"10,000,000,000\]. Got 0.5 instead."),
         (lambda t: t.replace("reserve_flash_bytes = 65_536", "reserve_flash_bytes = 2_000_000"),
          r"reserve_flash_bytes \(2000000\) must be smaller than flash_bytes \(1048576\)"),
         (lambda t: t.replace("reserve_ram_bytes = 8_192", "reserve_ram_bytes = 131_072"),
          r"reserve_ram_bytes \(131072\) must be smaller than ram_bytes \(131072\)"),
         (lambda t: t.replace("per_op_overhead_cycles = 400", "per_op_overhead_cycles = -1"),
-         r"'per_op_overhead_cycles' field of .*\[runtime\] must be a non-negative number"),
-        (lambda t: t.replace("[macs_per_cycle]\n", "[macs_per_cycle]\nint4 = 2\n"),
-         r"Unknown field 'int4' in .*\[macs_per_cycle\]. Known fields: float32, int16, int8."),
+         r"'per_op_overhead_cycles' value of .*\[runtimes.tflm-cmsis-nn\] must be a number in "
+         r"the range \[0, 1e\+09\]"),
+        (lambda t: t.replace("macs_per_cycle]\n", "macs_per_cycle]\nint4 = 2\n"),
+         r"Unknown field 'int4' in .*macs_per_cycle\]. Known fields: float32, int16, int8."),
+        (lambda t: t.replace("int8 = 0.6 ", "int8 = 1e-320 "),
+         r"'int8' value of .*macs_per_cycle\] must be a number in the range \[0.0001, 1000\]"),
+        (lambda t: t.replace('runtime = "tflm-cmsis-nn"', 'runtime = "tflm"'),
+         r"Profile 'stm32l4' has no runtime 'tflm'. Available: tflm-cmsis-nn."),
+        (lambda t: t.replace("[runtimes.tflm-cmsis-nn]", "[runtime]").replace(
+            "[runtimes.tflm-cmsis-nn.", "[").replace('runtime = "tflm-cmsis-nn"', ""),
+         r"has the old layout \(\[runtime\] and \[macs_per_cycle\] at the top\)"),
         (lambda t: t + "\n[budgets]\nmax_latency_ms = 0\n",
-         r"'max_latency_ms' field of .*\[budgets\] must be a positive number"),
+         r"'max_latency_ms' value of .*\[budgets\] must be a number in the range \(0, "),
     ],
 )
 def test_bad_profiles(tmp_path, edit, message: str) -> None:

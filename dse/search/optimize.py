@@ -35,6 +35,7 @@ from dse.search.attrs import SCORE_KEYS, UNTRAINED, arch_key, cost_attrs, object
 from dse.search.inputs import SearchInputs
 from dse.search.samplers import make_sampler
 from dse.search.storage import HEARTBEAT_SECONDS
+from dse.search.study import trial_target
 
 ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
 PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
@@ -79,7 +80,7 @@ def run_study(
     workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Progress:
-    """Search until the study holds ``trials`` finished trials or the timeout passes.
+    """Search until the study holds its target of finished trials or the timeout passes.
 
     Batches are pipelined: the next batch is asked (with the running ones known to the
     sampler as running) before the oldest is told, so the pool never waits for the slowest
@@ -90,6 +91,7 @@ def run_study(
     the trials asked but not told are failed, the worker processes are stopped.
     """
     config = inputs.config
+    target = trial_target(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
@@ -107,7 +109,7 @@ def run_study(
                 progress.front = front_size(config.objectives, done)
                 if on_progress:
                     on_progress(progress)
-                want = config.trials - len(done) - sum(map(len, pending))
+                want = target - len(done) - sum(map(len, pending))
                 _check(stop)
                 if want > 0 and len(pending) < PIPELINE_DEPTH and time.monotonic() < deadline:
                     study.sampler = make_sampler(config, len(trials))
@@ -171,7 +173,7 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, s
         arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
                             shape.classes)
         report = estimate(arch, inputs.profile, ram_mode=space.ram_mode,  # type: ignore[arg-type]
-                          max_latency_ms=config.max_latency_ms, max_energy_uj=config.max_energy_uj)
+                          budgets=config.budgets)
         record_constraints(trial, report)
         key = arch_key(arch)
         if not report.fits:

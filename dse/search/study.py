@@ -1,60 +1,131 @@
-"""Studies: create one with its config stored in it, or load one and check it matches."""
+"""Studies: create one with its config, inputs and trial target stored in it, or load one and
+check that it was made with the same config and the same resolved inputs.
+
+What a study stores (user attributes): ``dse_config`` (the config's identity), ``dse_inputs``
+(the resolved profile and space, and the data's fingerprint: editing a profile between two
+runs must not mix old and new budgets in one study) and ``dse_trials`` (the trial target, so
+a worker that joins knows when the study is done).
+"""
 
 from __future__ import annotations
 
 import json
 import random
+from dataclasses import asdict
 from typing import Any
 
 import optuna
 
-from dse.config import OBJECTIVES, SearchConfig
+from dse.config import DEFAULT_TRIALS, OBJECTIVES, SearchConfig
 from dse.errors import DseError
-from dse.search.storage import open_storage
-from dse.space import SearchSpace, load_space
+from dse.paths import shown_name
+from dse.search.inputs import SearchInputs
+from dse.search.storage import masked_url, open_storage
+from dse.space import SearchSpace
 
 CONFIG_ATTR = "dse_config"
+INPUTS_ATTR = "dse_inputs"
+TARGET_ATTR = "dse_trials"
 
 
-def open_study(config: SearchConfig, storage: str | optuna.storages.BaseStorage, study_name: str,
-               *, create: bool = True) -> optuna.Study:
-    """Create or load the study, checking that an existing one was made with this config."""
-    directions: list[Any] = [OBJECTIVES[o] for o in config.objectives]
-    if isinstance(storage, str):
-        storage = open_storage(storage)
+def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
+               create: bool = True) -> optuna.Study:
+    """Create or load the study, checking that an existing one was made with this config
+    and these inputs; store the config's trial target if it gives one."""
+    config = inputs.config
+    backend = open_storage(storage, create=create)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage,
+        study = optuna.load_study(study_name=study_name, storage=backend,
                                   sampler=optuna.samplers.RandomSampler())
     except KeyError:
         if not create:
-            raise DseError(f"No study named {study_name!r} in that storage.") from None
-        study = optuna.create_study(study_name=study_name, storage=storage, directions=directions,
+            raise DseError(f"No study named {study_name!r} in {masked_url(storage)}.") from None
+        directions: list[Any] = [OBJECTIVES[o] for o in config.objectives]
+        study = optuna.create_study(study_name=study_name, storage=backend, directions=directions,
                                     sampler=optuna.samplers.RandomSampler())
         study.set_user_attr(CONFIG_ATTR, config.identity())
+        study.set_user_attr(INPUTS_ATTR, inputs_record(inputs))
+        study.set_user_attr(TARGET_ATTR, config.trials or DEFAULT_TRIALS)
         if config.sampler == "grid":
-            _enqueue_grid(study, load_space(config.space), config.seed)
+            _enqueue_grid(study, inputs.space, config.seed)
         return study
-    stored = study.user_attrs.get(CONFIG_ATTR)
-    if stored is not None and stored != json.loads(json.dumps(config.identity())):
-        differing = sorted(k for k in set(stored) | set(config.identity())
-                           if stored.get(k) != json.loads(json.dumps(config.identity())).get(k))
-        raise DseError(
-            f"Study {study_name!r} was made with other settings ({', '.join(differing)} differ: "
-            f"{', '.join(f'{k}={stored.get(k)!r}' for k in differing)}). "
-            f"Use those settings, or a new --study name."
-        )
+    _check_same(study, config, inputs)
+    if config.trials is not None and study.user_attrs.get(TARGET_ATTR) != config.trials:
+        study.set_user_attr(TARGET_ATTR, config.trials)
     return study
 
 
+def trial_target(study: optuna.Study) -> int:
+    """How many finished trials the study should hold."""
+    return int(study.user_attrs.get(TARGET_ATTR, DEFAULT_TRIALS))
+
+
+def inputs_record(inputs: SearchInputs) -> dict[str, Any]:
+    """What the resolved inputs were, as JSON data: a change of any value is a new study."""
+    profile = {k: v for k, v in asdict(inputs.profile).items() if k not in ("path", "sources")}
+    return _json({"profile": profile, "space": asdict(inputs.space),
+                  "data": inputs.data.fingerprint})
+
+
+def _json(data: Any) -> Any:
+    return json.loads(json.dumps(data, sort_keys=True))
+
+
+def _check_same(study: optuna.Study, config: SearchConfig, inputs: SearchInputs) -> None:
+    name = study.study_name
+    stored, current = study.user_attrs.get(CONFIG_ATTR), _json(config.identity())
+    if stored is not None and stored != current:
+        differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        raise DseError(
+            f"Study {name!r} was made with other settings ({', '.join(differing)} differ: "
+            f"{', '.join(f'{k}={stored.get(k)!r}' for k in differing)}). "
+            f"Use those settings, or a new --study name."
+        )
+    stored_inputs = study.user_attrs.get(INPUTS_ATTR)
+    if stored_inputs is None:
+        return
+    for part, what in (("profile", f"the profile {config.profile}"),
+                       ("space", f"the search space {config.space}"), ("data", "the data")):
+        changes = _changes(stored_inputs.get(part), inputs_record(inputs)[part])
+        if changes:
+            raise DseError(
+                f"Study {name!r} was made with other inputs: {what} changed since "
+                f"({'; '.join(changes[:3])}{'; ...' if len(changes) > 3 else ''}). Restore it, "
+                f"or start a new study with --study NEW_NAME."
+            )
+
+
+def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, with both values: ``ram_bytes: 131072 -> 65536``."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [change for key in sorted(set(old) | set(new))
+                for change in _changes(old.get(key), new.get(key), f"{prefix}{key}.")]
+    if old == new:
+        return []
+    label = prefix.rstrip(".") or "fingerprint"
+    shorten = (lambda v: f"{v[:12]}...") if label == "fingerprint" else repr
+    return [f"{label}: {shorten(old)} -> {shorten(new)}"]
+
+
 def stored_config(storage: str, study_name: str, **overrides: Any) -> SearchConfig:
-    """The config a study was created with, so a worker needs only storage and study name."""
-    summaries = optuna.study.get_all_study_summaries(open_storage(storage),
+    """The config a study was created with, so a worker needs only storage and study name.
+    Reads the storage only: a mistyped URL creates nothing."""
+    summaries = optuna.study.get_all_study_summaries(open_storage(storage, create=False),
                                                      include_best_trial=False)
     for summary in summaries:
         if summary.study_name == study_name and CONFIG_ATTR in summary.user_attrs:
             return SearchConfig.from_identity(summary.user_attrs[CONFIG_ATTR], **overrides)
-    names = ", ".join(s.study_name for s in summaries) or "none"
-    raise DseError(f"No dse study named {study_name!r} in {storage}. Studies there: {names}.")
+    names = ", ".join(shown_name(s.study_name) for s in summaries) or "none"
+    raise DseError(f"No dse study named {study_name!r} in {masked_url(storage)}. "
+                   f"Studies there: {names}.")
+
+
+def load_studies(storage: str, names: list[str]) -> list[optuna.Study]:
+    """dse studies to read (dashboards): each checked to exist, nothing created."""
+    for name in names:
+        stored_config(storage, name)  # a clear error for a missing or foreign study
+    backend = open_storage(storage, create=False)
+    return [optuna.load_study(study_name=name, storage=backend) for name in names]
 
 
 def _enqueue_grid(study: optuna.Study, space: SearchSpace, seed: int) -> None:
