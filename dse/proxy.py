@@ -20,7 +20,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from dse.architecture import Architecture
-from dse.cells import Network, Quant, fake_quant, forward, init_network, loss_and_grads
+from dse.cells import GATES, Network, Quant, fake_quant, forward, init_network, loss_and_grads
+from dse.errors import DseError
 from dse.tasks import Dataset
 
 
@@ -55,9 +56,35 @@ def arch_seed(seed: int, arch: Architecture) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+MAX_TRAINING_BYTES = 4 << 30
+EVAL_BATCH = 512
+
+
+def training_bytes(arch: Architecture, budget: Budget) -> int:
+    """About how much memory training ``arch`` takes (float32): the parameters with their
+    gradients, Adam's two moments and the best epoch's copy, plus per layer the buffers of
+    forward and backward through time (inputs, gate activations and their factors, states)
+    for the larger of a training batch and an evaluation batch."""
+    gates = GATES[arch.cell]
+    params = sum(gates * c * (i + c + 2) for i, c in zip(arch.layer_inputs(), arch.cells))
+    batch = max(budget.batch_size, EVAL_BATCH)
+    per_step = sum(4 * gates * c + 4 * c + i for i, c in zip(arch.layer_inputs(), arch.cells))
+    return 4 * (5 * params + arch.timesteps * batch * per_step)
+
+
+def check_trainable(arch: Architecture, budget: Budget) -> None:
+    """Refuse, before allocating, a network too large to train here."""
+    needed = training_bytes(arch, budget)
+    if needed > MAX_TRAINING_BYTES:
+        raise DseError(f"{arch.text} would need about {needed / 2**30:,.1f} GiB to train (the "
+                       f"limit is {MAX_TRAINING_BYTES >> 30} GiB); choose fewer or smaller "
+                       f"layers.")
+
+
 def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDGET,
              seed: int = 0) -> ProxyResult:
     """Train ``arch`` on ``data`` within ``budget``; accuracy on the test split."""
+    check_trainable(arch, budget)
     with threadpool_limits(1, user_api="blas"):
         best, epochs_run, diverged, seconds = _trained(arch, data, budget, seed)
         if diverged:
@@ -136,7 +163,7 @@ def _train(net: Network, data: Dataset, fit: np.ndarray, val: np.ndarray, budget
 
 
 def accuracy_of(net: Network, X: np.ndarray, y: np.ndarray, quant: Quant | None = None,
-                batch: int = 512) -> float:
+                batch: int = EVAL_BATCH) -> float:
     correct = 0
     for begin in range(0, len(y), batch):
         logits, _ = forward(net, X[begin: begin + batch], quant)

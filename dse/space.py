@@ -10,19 +10,21 @@ choices are ignored when the architecture is built (duplicates are then not retr
 from __future__ import annotations
 
 import itertools
-import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dse.architecture import CELL_TYPES, DTYPES, MAX_CELLS, MAX_LAYERS, Architecture
+from dse import checks
+from dse.architecture import CELL_TYPES, DTYPES, MAX_CELLS, MAX_LAYERS
 from dse.cost import RAM_MODES
 from dse.errors import DseError
-from dse.resources import available, find_toml
+from dse.resources import available, find_toml, read_toml
 
 _KNOWN_KEYS = ("name", "description", "layers", "cells", "shared_cells", "cell_types", "dtypes",
                "ram_mode", "encoding")
 ENCODINGS = ("fixed", "conditional")
+MAX_CELL_CHOICES = 256
 
 
 class Suggester(Protocol):
@@ -70,6 +72,8 @@ class SearchSpace:
                 raise DseError(
                     f"The '{key}' field of {where} has {bad[0]!r}. Choose from: {', '.join(known)}."
                 )
+            if len(set(values)) != len(values):
+                raise DseError(f"The '{key}' field of {where} lists a value twice: {list(values)}.")
 
     def suggest(self, trial: Suggester) -> tuple[str, tuple[int, ...], str]:
         """Ask the trial for one candidate: (cell type, cells per layer, dtype).
@@ -97,20 +101,57 @@ class SearchSpace:
             params.update({f"cells_{k + 1}": c for k, c in enumerate(padded)})
         return params
 
-    def candidates(self) -> list[tuple[str, tuple[int, ...], str]]:
-        """Every distinct candidate, in a fixed order: the exhaustive grid."""
-        found = []
-        for layers in range(self.min_layers, self.max_layers + 1):
-            per_layer = ([(c,) * layers for c in self.cells] if self.shared_cells
-                         else list(itertools.product(self.cells, repeat=layers)))
-            for cell, cells, dtype in itertools.product(self.cell_types, per_layer, self.dtypes):
-                found.append((cell, tuple(cells), dtype))
-        return found
+    @property
+    def network_count(self) -> int:
+        """Distinct networks (cell type and cells per layer), counted without listing them."""
+        per_type = sum(self._per_depth(depth) for depth in self._depths)
+        return len(self.cell_types) * per_type
 
-    def architectures(self, features: int, timesteps: int, classes: int) -> list[Architecture]:
-        """Every distinct candidate as an Architecture of the given task shape."""
-        return [Architecture(cell, cells, dtype, features, timesteps, classes)  # type: ignore[arg-type]
-                for cell, cells, dtype in self.candidates()]
+    @property
+    def candidate_count(self) -> int:
+        """Distinct candidates: every network in every dtype."""
+        return self.network_count * len(self.dtypes)
+
+    @property
+    def _depths(self) -> range:
+        return range(self.min_layers, self.max_layers + 1)
+
+    def _per_depth(self, depth: int) -> int:
+        return len(self.cells) if self.shared_cells else len(self.cells) ** depth
+
+    def network_at(self, index: int) -> tuple[str, tuple[int, ...]]:
+        """The ``index``-th network in :meth:`networks` order, found without listing them:
+        cell types outermost, then depth, then cells per layer (first layer most significant)."""
+        if not 0 <= index < self.network_count:
+            raise IndexError(index)
+        per_type = self.network_count // len(self.cell_types)
+        cell, index = self.cell_types[index // per_type], index % per_type
+        for depth in self._depths:
+            if index < self._per_depth(depth):
+                break
+            index -= self._per_depth(depth)
+        if self.shared_cells:
+            return cell, (self.cells[index],) * depth
+        digits = []
+        for _ in range(depth):
+            index, digit = divmod(index, len(self.cells))
+            digits.append(self.cells[digit])
+        return cell, tuple(reversed(digits))
+
+    def networks(self) -> Iterator[tuple[str, tuple[int, ...]]]:
+        """Every distinct network, lazily, in a fixed order."""
+        for cell in self.cell_types:
+            for depth in self._depths:
+                if self.shared_cells:
+                    yield from ((cell, (c,) * depth) for c in self.cells)
+                else:
+                    yield from ((cell, cells) for cells in itertools.product(self.cells, repeat=depth))
+
+    def candidates(self) -> Iterator[tuple[str, tuple[int, ...], str]]:
+        """Every distinct candidate (network and dtype), lazily, in a fixed order."""
+        for cell, cells in self.networks():
+            for dtype in self.dtypes:
+                yield cell, cells, dtype
 
 
 def available_spaces() -> list[str]:
@@ -121,30 +162,35 @@ def available_spaces() -> list[str]:
 def load_space(name_or_path: str | Path) -> SearchSpace:
     """Load a built-in space by name, or the user's own TOML file by path."""
     path = find_toml(str(name_or_path), "search_spaces", "search space")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise DseError(f"Search space file {path} is not valid TOML: {exc}.") from None
+    data, _ = read_toml(path, "search space file")
+    where = f"search space file {path}"
     unknown = sorted(set(data) - set(_KNOWN_KEYS))
     if unknown:
-        raise DseError(f"Unknown field {unknown[0]!r} in search space file {path}. "
+        raise DseError(f"Unknown field {unknown[0]!r} in {where}. "
                        f"Known fields: {', '.join(_KNOWN_KEYS)}.")
     for key in ("layers", "cells"):
         if key not in data:
-            raise DseError(f"The search space file {path} is missing the field {key!r}.")
+            raise DseError(f"The {where} is missing the field {key!r}.")
     layers = data["layers"]
-    if not (isinstance(layers, list) and len(layers) == 2 and all(isinstance(v, int) for v in layers)):
-        raise DseError(f"The 'layers' field of search space file {path} must be [min, max], "
-                       f"for example [1, 3]. Got {layers!r} instead.")
-    return SearchSpace(
-        name=data.get("name", path.stem),
-        min_layers=layers[0],
-        max_layers=layers[1],
-        cells=tuple(data["cells"]) if isinstance(data["cells"], list) else (),
-        cell_types=tuple(data.get("cell_types", CELL_TYPES)),
-        dtypes=tuple(data.get("dtypes", DTYPES)),
-        shared_cells=bool(data.get("shared_cells", False)),
-        ram_mode=data.get("ram_mode", "window"),
-        encoding=data.get("encoding", "fixed"),
-        description=data.get("description", ""),
-    )
+    if not (isinstance(layers, list) and len(layers) == 2 and
+            all(isinstance(v, int) and not isinstance(v, bool) for v in layers)):
+        raise DseError(f"The 'layers' field of {where} must be [min, max], for example [1, 3]. "
+                       f"Got {layers!r} instead.")
+    cells = data["cells"]
+    if not isinstance(cells, list) or len(cells) > MAX_CELL_CHOICES:
+        raise DseError(f"The 'cells' field of {where} must be a list of at most "
+                       f"{MAX_CELL_CHOICES} cell counts. Got {cells!r:.80} instead.")
+    if len(set(map(repr, cells))) != len(cells):
+        raise DseError(f"The 'cells' field of {where} lists a cell count twice: {cells!r:.80}.")
+    optional = {
+        "name": lambda v: checks.text("name", v, where, max_length=100),
+        "description": lambda v: checks.text("description", v, where),
+        "cell_types": lambda v: checks.strings("cell_types", v, where),
+        "dtypes": lambda v: checks.strings("dtypes", v, where),
+        "shared_cells": lambda v: checks.flag("shared_cells", v, where),
+        "ram_mode": lambda v: checks.text("ram_mode", v, where),
+        "encoding": lambda v: checks.text("encoding", v, where),
+    }
+    values = {key: check(data[key]) for key, check in optional.items() if key in data}
+    return SearchSpace(**{"name": path.stem, **values}, min_layers=layers[0],
+                       max_layers=layers[1], cells=tuple(cells))

@@ -37,6 +37,8 @@ class Dataset:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: int
+    mean: np.ndarray  # (F,) float64 training mean of the raw features
+    std: np.ndarray  # (F,) float64 training standard deviation (1 for a constant feature)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -184,8 +186,16 @@ def _stable_id(text: str) -> int:
 
 
 def standardized(name: str, X: np.ndarray, y: np.ndarray, X_test: np.ndarray,
-                  y_test: np.ndarray, classes: int) -> Dataset:
-    mean = X.mean(axis=(0, 1), keepdims=True)
-    std = X.std(axis=(0, 1), keepdims=True) + 1e-6
-    return Dataset(name, ((X - mean) / std).astype(np.float32), y.astype(np.int64),
-                   ((X_test - mean) / std).astype(np.float32), y_test.astype(np.int64), classes)
+                 y_test: np.ndarray, classes: int) -> Dataset:
+    """A Dataset whose features are standardized with the training statistics, computed in
+    float64 so that the data's scale does not matter (1e30 or 1e-30 alike); a constant
+    feature becomes 0."""
+    mean = X.mean(axis=(0, 1), dtype=np.float64)  # (F,)
+    std = X.std(axis=(0, 1), dtype=np.float64)  # (F,)
+    std = np.where(std > 0, std, 1.0)
+
+    def scaled(values: np.ndarray) -> np.ndarray:
+        return ((values - mean) / std).astype(np.float32)
+
+    return Dataset(name, scaled(X), y.astype(np.int64), scaled(X_test), y_test.astype(np.int64),
+                   classes, mean, std)

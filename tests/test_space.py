@@ -11,11 +11,14 @@ from dse.space import SearchSpace, available_spaces, load_space
 
 def test_shipped_spaces_load_with_documented_sizes() -> None:
     assert {"default", "small", "wide"} <= set(available_spaces())
-    assert len(load_space("default").candidates()) == 2 * (8 + 8**2 + 8**3) * 3
-    assert len(load_space("small").candidates()) == 120 <= 200
+    assert load_space("default").candidate_count == 2 * (8 + 8**2 + 8**3) * 3
+    assert load_space("small").candidate_count == 120 <= 200
     for name in available_spaces():
-        candidates = load_space(name).candidates()
-        assert len(candidates) == len(set(candidates))
+        space = load_space(name)
+        candidates = list(space.candidates())
+        assert len(candidates) == len(set(candidates)) == space.candidate_count
+        networks = list(space.networks())
+        assert networks == [space.network_at(i) for i in range(space.network_count)]
 
 
 def test_suggest_reaches_every_candidate_through_params_of() -> None:
@@ -35,7 +38,8 @@ def test_fixed_length_encoding_has_every_layer_param() -> None:
 def test_shared_cells_space() -> None:
     space = SearchSpace("shared", 1, 3, (16, 32), shared_cells=True)
     assert ("lstm", (32, 32, 32), "int8") in space.candidates()
-    assert len(space.candidates()) == 3 * 2 * 2 * 3
+    assert len(list(space.candidates())) == space.candidate_count == 3 * 2 * 2 * 3
+    assert space.network_at(5) == ("lstm", (32, 32, 32))
 
 
 @pytest.mark.parametrize(
@@ -48,6 +52,11 @@ def test_shared_cells_space() -> None:
         ("layers = [1, 2]", r"missing the field 'cells'"),
         ("layers = [1, 2\ncells = [8]", r"bad.toml is not valid TOML: .*line"),
         ("layers = 2\ncells = [8]", r"must be \[min, max\], for example \[1, 3\]"),
+        ("layers = [1, 2]\ncells = [8]\nshared_cells = 'no'", r"'shared_cells' value .* must be "
+         r"true or false. Got 'no' instead"),
+        ("layers = [1, 2]\ncells = [8, 8]", "lists a cell count twice"),
+        ("layers = [1, 2]\ncells = [8]\ncell_types = ['gru', 'gru']", "lists a value twice"),
+        ("layers = [1, 2]\ncells = [8]\ndtypes = 'int8'", r"'dtypes' value .* non-empty list"),
     ],
 )
 def test_bad_space_files(tmp_path, text: str, message: str) -> None:

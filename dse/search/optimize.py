@@ -33,7 +33,7 @@ from dse.pareto import non_dominated
 from dse.search import pool as worker_pool
 from dse.search.attrs import SCORE_KEYS, UNTRAINED, arch_key, cost_attrs, objective_values, record_constraints
 from dse.search.inputs import SearchInputs
-from dse.search.samplers import make_sampler
+from dse.search.samplers import check_sampler, make_sampler
 from dse.search.storage import HEARTBEAT_SECONDS
 from dse.search.study import trial_target
 
@@ -91,7 +91,10 @@ def run_study(
     the trials asked but not told are failed, the worker processes are stopped.
     """
     config = inputs.config
+    check_sampler(config, inputs.space)
     target = trial_target(study)
+    if config.sampler == "grid":  # one lap of the grid, whatever the target says
+        target = min(target, inputs.space.candidate_count)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
@@ -112,7 +115,7 @@ def run_study(
                 want = target - len(done) - sum(map(len, pending))
                 _check(stop)
                 if want > 0 and len(pending) < PIPELINE_DEPTH and time.monotonic() < deadline:
-                    study.sampler = make_sampler(config, len(trials))
+                    study.sampler = make_sampler(config, inputs.space, len(trials))
                     pending.append(_ask(inputs, study, pool, min(ASK_BATCH, want), done,
                                         trainings))
                 elif pending:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
@@ -25,7 +27,21 @@ def _init_worker_process(inputs: SearchInputs) -> None:
     # Ctrl-C reaches the whole process group: only the parent acts on it (tells the asked
     # trials FAIL, writes the outputs); a worker dying of it would break the pool instead.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _end_with_parent()
     hold_inputs(inputs)
+
+
+def _end_with_parent(poll_seconds: float = 0.5) -> None:
+    """End this worker when its parent dies (``kill -9`` of ``dse run``), instead of training
+    on for nobody: a daemon thread watches the parent's process id."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dse-parent-watch", daemon=True).start()
 
 
 def score(arch: Architecture) -> dict[str, Any]:

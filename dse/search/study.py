@@ -10,7 +10,6 @@ a worker that joins knows when the study is done).
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import asdict
 from typing import Any
 
@@ -21,7 +20,6 @@ from dse.errors import DseError
 from dse.paths import shown_name
 from dse.search.inputs import SearchInputs
 from dse.search.storage import masked_url, open_storage
-from dse.space import SearchSpace
 
 CONFIG_ATTR = "dse_config"
 INPUTS_ATTR = "dse_inputs"
@@ -46,8 +44,6 @@ def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
         study.set_user_attr(CONFIG_ATTR, config.identity())
         study.set_user_attr(INPUTS_ATTR, inputs_record(inputs))
         study.set_user_attr(TARGET_ATTR, config.trials or DEFAULT_TRIALS)
-        if config.sampler == "grid":
-            _enqueue_grid(study, inputs.space, config.seed)
         return study
     _check_same(study, config, inputs)
     if config.trials is not None and study.user_attrs.get(TARGET_ATTR) != config.trials:
@@ -127,10 +123,3 @@ def load_studies(storage: str, names: list[str]) -> list[optuna.Study]:
     backend = open_storage(storage, create=False)
     return [optuna.load_study(study_name=name, storage=backend) for name in names]
 
-
-def _enqueue_grid(study: optuna.Study, space: SearchSpace, seed: int) -> None:
-    """Queue every distinct candidate once, in a seeded order; workers pop them atomically."""
-    candidates = space.candidates()
-    random.Random(seed).shuffle(candidates)
-    for cell, cells, dtype in candidates:
-        study.enqueue_trial(space.params_of(cell, cells, dtype), skip_if_exists=False)
