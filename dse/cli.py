@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from dse.architecture import DTYPES, parse_arch
-from dse.config import BUDGETS, MAX_SEED
+from dse.config import BUDGETS, MAX_SEED, MAX_WORKERS
 from dse.cost import CONVENTIONS, RAM_MODES, CostReport, estimate
 from dse.errors import DseError
 from dse.hardware import Budgets, HardwareProfile, available_profiles, load_profile
@@ -45,6 +45,7 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 
 _positive_int = _whole(1, 1_000_000)
 _seed = _whole(0, MAX_SEED)
+_workers = _whole(1, MAX_WORKERS)
 
 
 def _positive_float(text: str) -> float:
@@ -307,7 +308,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
     parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
     parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
-    parser.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=_workers, default=os.cpu_count() or 1,
                         help="local processes that train candidates in parallel (default: one "
                              "per core; results do not depend on it)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -488,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--trials", type=_positive_int,
                         help="change the study's trial target (default: the target it holds)")
     worker.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
-    worker.add_argument("--workers", type=_positive_int, default=1, help="local processes")
+    worker.add_argument("--workers", type=_workers, default=1, help="local processes")
     worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     worker.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -506,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run: run or resume it; verify: rerun from scratch and compare")
     exp.add_argument("file", help="experiment .toml file (see experiments/)")
     exp.add_argument("--out", default="runs/experiments", help="results folder")
-    exp.add_argument("--workers", type=_positive_int, help="local processes (results unchanged)")
+    exp.add_argument("--workers", type=_workers, help="local processes (results unchanged)")
     exp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     exp.add_argument("--json", action="store_true", help="print the result as JSON")
     exp.set_defaults(func=_cmd_experiment)

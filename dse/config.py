@@ -29,6 +29,7 @@ OBJECTIVES = {  # name -> direction
 ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
 DEFAULT_TRIALS = 100  # about 1.5 minutes on 2 cores for stm32l4 + motion (README)
 MAX_SEED = 2**32 - 1
+MAX_WORKERS = 256  # local worker processes: more only thrash
 BUDGETS = ("max_latency_ms", "max_energy_uj", "max_flash_kb", "max_ram_kb")
 WHERE = "the search config"
 

@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 
 from dse import checks, results, runner
-from dse.config import BUDGETS, SearchConfig
+from dse.config import BUDGETS, MAX_WORKERS, SearchConfig
 from dse.errors import DseError
 from dse.paths import check_name, child_dir, prepare_dir
 from dse.resources import read_toml
@@ -73,7 +73,7 @@ def load_experiment(path: str | Path) -> Experiment:
             raise DseError(f"The {where} is missing the field {key!r}.")
     name = check_name(data["name"], "experiment")
     profiles = checks.strings("profiles", data["profiles"], where)
-    workers = checks.whole("workers", data.get("workers", 1), 1, 1024, where)
+    workers = checks.whole("workers", data.get("workers", 1), 1, MAX_WORKERS, where)
     here = path.resolve().parent
 
     def local(value: object) -> object:

@@ -37,7 +37,7 @@ class Budget:
     validation_fraction: float = 0.15
 
 
-DEFAULT_BUDGET = Budget()  # chosen with experiments/proxy_fidelity.py (README)
+DEFAULT_BUDGET = Budget()  # chosen with experiments/bench/proxy_fidelity.py (docs/benchmarks.md)
 
 
 @dataclass(frozen=True)

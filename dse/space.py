@@ -79,7 +79,7 @@ class SearchSpace:
         """Ask the trial for one candidate: (cell type, cells per layer, dtype).
 
         The ``conditional`` encoding asks only for the layers in use (kept to measure it
-        against ``fixed``; see experiments/bench_samplers.py).
+        against ``fixed``; see experiments/bench/samplers.py).
         """
         cell = trial.suggest_categorical("cell_type", list(self.cell_types))
         dtype = trial.suggest_categorical("dtype", list(self.dtypes))

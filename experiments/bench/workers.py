@@ -1,7 +1,7 @@
 """Local parallelism: trials per second with N worker processes against 1 (the baseline),
 the same search in the same run. Goal: 2 workers on 2 cores >= 1.8x one worker.
 
-    python experiments/bench_workers.py [--trials 48] [--workers 1 2] [--space default]
+    python experiments/bench/workers.py [--trials 48] [--workers 1 2] [--space default]
 
 Every run trains the same architectures (a seeded search gives the same trials for any
 worker count), so the ratio measures parallel speed only. The table also checks that.

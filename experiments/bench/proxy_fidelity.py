@@ -7,7 +7,7 @@ the same run. Goal: Spearman >= 0.85 at <= 1/3 of the long run's time. Several s
 budgets (epochs x learning rates x batch sizes) are scored against the same long runs: this is how the
 default budget was chosen.
 
-    python experiments/proxy_fidelity.py [--tasks motion ...] [--epochs 10] \
+    python experiments/bench/proxy_fidelity.py [--tasks motion ...] [--epochs 10] \
         [--learning-rates 5e-3] [--batch-sizes 64] [--long-epochs 40] [--seeds 3]
 """
 

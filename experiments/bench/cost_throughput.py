@@ -3,7 +3,7 @@
 Baseline, measured in the same run: the scalar `estimate` called once per architecture.
 Goal: the vectorized `estimate_batch` evaluates >= 1,000,000 architectures per second.
 
-    python experiments/bench_cost_throughput.py [--rows 1000000] [--repeats 3]
+    python experiments/bench/cost_throughput.py [--rows 1000000] [--repeats 3]
 """
 
 from __future__ import annotations

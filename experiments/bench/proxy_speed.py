@@ -10,7 +10,7 @@ products of the same training (input projections, the recurrent product forward 
 at every step, weight and input gradients) take alone, with nothing else. Where it is above
 PyTorch's whole time, no arrangement of the point-wise numpy work can reach the goal.
 
-    python experiments/bench_proxy_speed.py [--quick] [--epochs 2]
+    python experiments/bench/proxy_speed.py [--quick] [--epochs 2]
 
 The header names the BLAS kernels numpy runs: a forced ``OPENBLAS_CORETYPE`` (some
 machines set one for old OpenBLAS builds) can halve the products' speed.

@@ -6,7 +6,7 @@ storage, constraints and deduplication) with the proxy answered from that table,
 gives the same numbers as training because a score is a pure function of (architecture,
 data, budget, seed). Baseline: random search, in the same run.
 
-    python experiments/bench_samplers.py [--space small] [--task motion] [--seeds 0 1 2]
+    python experiments/bench/samplers.py [--space small] [--task motion] [--seeds 0 1 2]
 
 Prints, per sampler and budget (trials as a share of the space), the median over seeds of
 the hypervolume ratio (found front / exhaustive front; accuracy_quantized up, latency down,
@@ -50,7 +50,7 @@ def proxy_fingerprint() -> str:
 
 
 def exhaustive(config: SearchConfig) -> dict[str, dict]:
-    """Proxy score and cost of every candidate of the space (cached in experiments/results,
+    """Proxy score and cost of every candidate of the space (cached in experiments/bench/results,
     with the fingerprint of the proxy code that computed it)."""
     inputs = resolve(config)
     CACHE.mkdir(exist_ok=True)
