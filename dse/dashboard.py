@@ -20,7 +20,6 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from dse.errors import DseError
-from dse.pareto import non_dominated
 
 CELL_COLOURS = {"lstm": "#1f77b4", "gru": "#d95f02"}
 DTYPE_SYMBOLS = {"int8": "circle", "int16": "square", "float32": "diamond"}
@@ -50,18 +49,56 @@ class StudyView:
 
 
 @dataclass(frozen=True)
+class Axis:
+    """A cost a panel puts on its x axis: the column drawn, its label and its limit."""
+
+    objective: str  # trials column and objective name, e.g. "flash_bytes"
+    column: str  # the plotted column, e.g. "flash_kib"
+    title: str
+    limit: float | None  # in the plotted unit
+    limit_label: str
+
+
+def cost_axes(view: StudyView) -> tuple[Axis, ...]:
+    """The panels' x axes: the study's first cost objective (its front is drawn there), then
+    two of latency, flash and RAM; each with its budget, energy's included."""
+    kib = 1024
+    known = {
+        "latency_ms": Axis("latency_ms", "latency_ms", "latency per inference (ms, log scale)",
+                           view.max_latency_ms, "budget {:g} ms"),
+        "energy_uj": Axis("energy_uj", "energy_uj", "energy per inference (uJ, log scale)",
+                          view.max_energy_uj, "budget {:,.0f} uJ"),
+        "flash_bytes": Axis("flash_bytes", "flash_kib", "flash incl. runtime (KiB, log scale)",
+                            view.flash_limit_bytes / kib, "limit {:,.0f} KiB"),
+        "ram_bytes": Axis("ram_bytes", "ram_kib", "peak RAM incl. runtime (KiB, log scale)",
+                          view.ram_limit_bytes / kib, "limit {:,.0f} KiB"),
+        "params": Axis("params", "params", "parameters (log scale)", None, ""),
+        "macc": Axis("macc", "macc", "MACC per inference (log scale)", None, ""),
+    }
+    costs = [o for o in view.objectives if o in known] or ["latency_ms"]
+    rest = [o for o in ("latency_ms", "flash_bytes", "ram_bytes") if o != costs[0]]
+    return tuple(known[o] for o in [costs[0], *rest[:2]])
+
+
+def accuracy_objective(view: StudyView) -> str:
+    """The accuracy the panels put on their y axis: the study's own."""
+    return next((o for o in view.objectives if o in ("accuracy_quantized", "accuracy")),
+                "accuracy_quantized")
+
+
+@dataclass(frozen=True)
 class StudyData:
     """The picture's data for one study: no plotly in here."""
 
     view: StudyView
+    accuracy: str  # the y column: the study's accuracy objective
+    axes: tuple[Axis, ...]  # x of the three scatter panels; the first carries the front
     points: pd.DataFrame  # one row per distinct architecture; ``status`` and plot columns
-    front: pd.DataFrame  # the 2-D front sorted by latency: the step line
+    front: pd.DataFrame  # the step line on the first panel (two objectives only)
     pareto: pd.DataFrame  # the study's Pareto set on its own objectives, best accuracy first
     progress: pd.DataFrame  # trial number -> hypervolume of the front so far
-    reference: tuple[float, float]  # hypervolume reference: (accuracy, latency_ms)
-    latency_range: tuple[float, float]  # log10 axis ranges
-    flash_range: tuple[float, float]
-    ram_range: tuple[float, float]
+    reference: tuple[float, float]  # hypervolume reference: (accuracy, first axis)
+    ranges: tuple[tuple[float, float], ...]  # log10 ranges of the axes
     accuracy_range: tuple[float, float]
     accuracy_ticks: tuple[float, ...]  # none inside the infeasible strip: it has no accuracy
     infeasible_y: float  # where the never-trained candidates are drawn
@@ -74,12 +111,14 @@ class StudyData:
                    f"RAM {self.view.ram_limit_bytes / 1024:,.0f} KiB"]
         if self.view.max_latency_ms:
             budgets.append(f"latency {self.view.max_latency_ms:g} ms")
+        if self.view.max_energy_uj:
+            budgets.append(f"energy {self.view.max_energy_uj:,.0f} uJ")
         counts = self.points["status"].value_counts()
         return (f"{self.view.name}: task {self.view.task} on {self.view.profile} "
                 f"({', '.join(budgets)})", f"{len(self.points)} distinct architectures "
-                f"(repeats drawn once): {counts.get('pareto', 0)} on the front, "
-                f"{counts.get('dominated', 0)} dominated, {counts.get('infeasible', 0)} "
-                f"infeasible (not trained)")
+                f"(repeats drawn once): {counts.get('pareto', 0)} on the front of "
+                f"{', '.join(self.view.objectives)}, {counts.get('dominated', 0)} dominated, "
+                f"{counts.get('infeasible', 0)} infeasible (not trained)")
 
 
 def dashboard_data(views: list[StudyView]) -> list[StudyData]:
@@ -87,9 +126,10 @@ def dashboard_data(views: list[StudyView]) -> list[StudyData]:
     return [_study_data(view) for view in views]
 
 
-def _log_range(values: pd.Series, *extra: float) -> tuple[float, float]:
+def _log_range(values: pd.Series, *extra: float | None) -> tuple[float, float]:
     """A log10 axis range holding ``values`` and ``extra`` (limits), with some margin."""
-    everything = np.concatenate([values.to_numpy(float), np.array(extra, dtype=float)])
+    limits = np.array([np.nan if e is None else e for e in extra], dtype=float)
+    everything = np.concatenate([values.to_numpy(float), limits])
     everything = everything[np.isfinite(everything) & (everything > 0)]
     if not len(everything):
         return (0.0, 1.0)
@@ -111,35 +151,32 @@ def accuracy_ticks(low: float, high: float) -> tuple[float, ...]:
 
 
 def _study_data(view: StudyView) -> StudyData:
-    trials = view.trials
+    trials, accuracy_column, axes = view.trials, accuracy_objective(view), cost_axes(view)
     shown = trials[trials["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"]).copy()
     shown["flash_kib"] = shown["flash_bytes"] / 1024
     shown["ram_kib"] = shown["ram_bytes"] / 1024
-    scored = shown["feasible"] & shown["accuracy_quantized"].notna()
-    points = np.column_stack([-shown["accuracy_quantized"], shown["latency_ms"]])
-    on_front = np.zeros(len(shown), dtype=bool)
-    on_front[scored.to_numpy()] = non_dominated(points[scored.to_numpy()])
+    scored = shown["feasible"].astype(bool) & shown[accuracy_column].notna()
+    on_front = shown["pareto"].astype(bool) & scored  # the study's own objectives decide
     shown["status"] = np.where(~scored, "infeasible", np.where(on_front, "pareto", "dominated"))
-    front = shown[shown["status"] == "pareto"].sort_values("latency_ms")
-    pareto = shown[shown["number"].isin(trials.loc[trials["pareto"], "number"])]
-    accuracy = shown.loc[scored, "accuracy_quantized"]
-    reference = (0.0, float(shown.loc[scored, "latency_ms"].max()) if scored.any() else 1.0)
+    first = axes[0].column
+    front = shown[on_front].sort_values(first) if len(view.objectives) == 2 else shown.iloc[:0]
+    accuracy = shown.loc[scored, accuracy_column]
+    reference = (0.0, float(shown.loc[scored, first].max()) if scored.any() else 1.0)
     low = float(accuracy.min()) if len(accuracy) else 0.5
     high = min(1.0, float(accuracy.max())) if len(accuracy) else 1.0
     pad = max(0.02, 0.06 * (high - low))
     strip_top = low - pad
     infeasible_y = strip_top - 1.5 * pad
-    flash_limit, ram_limit = view.flash_limit_bytes / 1024, view.ram_limit_bytes / 1024
     return StudyData(
         view=view,
+        accuracy=accuracy_column,
+        axes=axes,
         points=shown,
         front=front,
-        pareto=pareto.sort_values(["accuracy_quantized", "latency_ms"], ascending=[False, True]),
-        progress=hypervolume_progress(trials, reference),
+        pareto=shown[on_front].sort_values([accuracy_column, first], ascending=[False, True]),
+        progress=hypervolume_progress(trials, reference, accuracy_column, axes[0].objective),
         reference=reference,
-        latency_range=_log_range(shown["latency_ms"], view.max_latency_ms or np.nan),
-        flash_range=_log_range(shown["flash_kib"], flash_limit),
-        ram_range=_log_range(shown["ram_kib"], ram_limit),
+        ranges=tuple(_log_range(shown[axis.column], axis.limit) for axis in axes),
         accuracy_range=(infeasible_y - 1.5 * pad, high + pad),
         accuracy_ticks=accuracy_ticks(strip_top, high + pad),
         infeasible_y=infeasible_y,
@@ -148,8 +185,8 @@ def _study_data(view: StudyView) -> StudyData:
 
 
 def hypervolume(accuracy: np.ndarray, latency: np.ndarray, reference: tuple[float, float]) -> float:
-    """Area dominated by (accuracy up, latency down) points, up to the reference point
-    (accuracy floor, latency ceiling)."""
+    """Area dominated by (accuracy up, cost down) points, up to the reference point
+    (accuracy floor, cost ceiling)."""
     floor, ceiling = reference
     inside = (accuracy > floor) & (latency < ceiling)
     area, best = 0.0, floor
@@ -160,12 +197,16 @@ def hypervolume(accuracy: np.ndarray, latency: np.ndarray, reference: tuple[floa
     return area
 
 
-def hypervolume_progress(trials: pd.DataFrame, reference: tuple[float, float]) -> pd.DataFrame:
-    """Hypervolume of the feasible front after each finished trial, in trial order."""
+def hypervolume_progress(trials: pd.DataFrame, reference: tuple[float, float],
+                         accuracy_column: str = "accuracy_quantized",
+                         cost_column: str = "latency_ms") -> pd.DataFrame:
+    """Hypervolume of the feasible (accuracy, cost) front after each finished trial, in
+    trial order; the cost is the first panel's (scaled as ``reference`` is)."""
     done = trials[trials["state"] == "COMPLETE"].sort_values("number")
-    scored = done["feasible"].to_numpy(bool) & done["accuracy_quantized"].notna().to_numpy()
-    accuracy = done["accuracy_quantized"].to_numpy(float)
-    latency = done["latency_ms"].to_numpy(float)
+    scored = done["feasible"].to_numpy(bool) & done[accuracy_column].notna().to_numpy()
+    accuracy = done[accuracy_column].to_numpy(float)
+    scale = 1 / 1024 if cost_column in ("flash_bytes", "ram_bytes") else 1.0
+    latency = done[cost_column].to_numpy(float) * scale
     values = [hypervolume(accuracy[: i + 1][scored[: i + 1]], latency[: i + 1][scored[: i + 1]],
                           reference) for i in range(len(done))]
     return pd.DataFrame({"number": done["number"].to_numpy(), "hypervolume": values})
@@ -181,7 +222,7 @@ def _scatter_traces(data: StudyData, x: str, row: int, col: int, first: bool) ->
     for (cell, dtype), group in points[points["status"] != "infeasible"].groupby(["cell", "dtype"]):
         pareto = (group["status"] == "pareto").to_numpy()
         traces.append(((row, col), go.Scatter(
-            x=group[x], y=group["accuracy_quantized"], mode="markers",
+            x=group[x], y=group[data.accuracy], mode="markers",
             name=f"{cell.upper()} {dtype}", legendgroup=f"{cell}-{dtype}", showlegend=first,
             marker={"color": CELL_COLOURS.get(cell, "#333"), "symbol": DTYPE_SYMBOLS.get(dtype),
                     "size": np.where(pareto, 11, 7), "opacity": np.where(pareto, 1.0, 0.4),
@@ -198,56 +239,55 @@ def _scatter_traces(data: StudyData, x: str, row: int, col: int, first: bool) ->
     return traces
 
 
+PANELS = ((1, 1), (2, 1), (2, 2))  # the scatter panels, one per cost axis; (1, 2) is progress
+
+
 def study_figure(data: StudyData) -> go.Figure:
-    """Front, flash and RAM panels, and the hypervolume progress of one study."""
-    view = data.view
+    """The accuracy-cost panels (the study's front on the first), with every budget, and the
+    hypervolume progress of one study."""
+    first = data.axes[0]
     fig = make_subplots(
         rows=2, cols=2, horizontal_spacing=0.09, vertical_spacing=0.15,
-        subplot_titles=("Accuracy vs latency, with the Pareto front",
+        subplot_titles=(f"Accuracy vs {_short(first)}, with the Pareto front",
                         f"Front progress: hypervolume to (accuracy {data.reference[0]:g}, "
-                        f"{data.reference[1]:,.3g} ms)",
-                        f"Accuracy vs flash (limit {view.flash_limit_bytes / 1024:,.0f} KiB)",
-                        f"Accuracy vs RAM (limit {view.ram_limit_bytes / 1024:,.0f} KiB)"))
-    for position, x, first in (((1, 1), "latency_ms", True), ((2, 1), "flash_kib", False),
-                               ((2, 2), "ram_kib", False)):
-        for (row, col), trace in _scatter_traces(data, x, *position, first):
+                        f"{data.reference[1]:,.3g} {_unit(first)})",
+                        *(f"Accuracy vs {_short(axis)}" + (f" ({axis.limit_label.format(axis.limit)})"
+                                                          if axis.limit else "")
+                          for axis in data.axes[1:])))
+    for (row, col), axis, axis_range in zip(PANELS, data.axes, data.ranges):
+        for _, trace in _scatter_traces(data, axis.column, row, col, (row, col) == PANELS[0]):
             fig.add_trace(trace, row=row, col=col)
         if (data.points["status"] == "infeasible").any():
-            fig.add_hrect(y0=data.accuracy_range[0], y1=data.strip_top, row=position[0],
-                          col=position[1], fillcolor="#eeeeee", line_width=0, layer="below",
+            fig.add_hrect(y0=data.accuracy_range[0], y1=data.strip_top, row=row, col=col,
+                          fillcolor="#eeeeee", line_width=0, layer="below",
                           annotation_text="infeasible (not trained)", annotation_position="top left",
                           annotation_font={"size": 11, "color": "#666"})
+        if axis.limit:
+            fig.add_vline(x=axis.limit, row=row, col=col,
+                          line={"color": "#c0392b", "dash": "dash", "width": 1.5})
+            # annotations on a log axis take log10(x), unlike shapes
+            fig.add_annotation(x=np.log10(axis.limit), y=0.6, yref="y domain",
+                               text=axis.limit_label.format(axis.limit), showarrow=False,
+                               textangle=-90, xanchor="right",
+                               font={"color": "#c0392b", "size": 12}, row=row, col=col)
+        ticks, labels = log_ticks(axis_range)
+        fig.update_xaxes(type="log", title=axis.title, range=axis_range, tickvals=ticks,
+                         ticktext=labels, row=row, col=col)
+        fig.update_yaxes(title=f"{data.accuracy.replace('_', ' ')} (test split)",
+                         range=data.accuracy_range, tickvals=data.accuracy_ticks, row=row, col=col)
     if len(data.front):
         fig.add_trace(go.Scatter(
-            x=data.front["latency_ms"], y=data.front["accuracy_quantized"], mode="lines",
+            x=data.front[first.column], y=data.front[data.accuracy], mode="lines",
             line={"shape": "hv", "color": "#222", "width": 1.5, "dash": "dot"},
             name="Pareto front", hoverinfo="skip"), row=1, col=1)
     fig.add_trace(go.Scatter(
         x=data.progress["number"], y=data.progress["hypervolume"], mode="lines",
         line={"shape": "hv", "color": "#2ca02c", "width": 2}, name="hypervolume", showlegend=False,
-        hovertemplate="after trial %{x}: %{y:.3f} accuracy x ms<extra></extra>"), row=1, col=2)
-    limits = [(2, 1, view.flash_limit_bytes / 1024, f"limit {view.flash_limit_bytes / 1024:,.0f} KiB"),
-              (2, 2, view.ram_limit_bytes / 1024, f"limit {view.ram_limit_bytes / 1024:,.0f} KiB")]
-    if view.max_latency_ms:
-        limits.append((1, 1, view.max_latency_ms, f"budget {view.max_latency_ms:g} ms"))
-    for row, col, at, text in limits:
-        fig.add_vline(x=at, row=row, col=col, line={"color": "#c0392b", "dash": "dash", "width": 1.5})
-        # annotations on a log axis take log10(x), unlike shapes
-        fig.add_annotation(x=np.log10(at), y=0.6, yref="y domain", text=text, showarrow=False,
-                           textangle=-90, xanchor="right", font={"color": "#c0392b", "size": 12},
-                           row=row, col=col)
-    accuracy = {"title": "accuracy (quantized, test split)", "range": data.accuracy_range,
-                "tickvals": data.accuracy_ticks}
-    for (row, col), title, axis_range in (
-            ((1, 1), "latency per inference (ms, log scale)", data.latency_range),
-            ((2, 1), "flash incl. runtime (KiB, log scale)", data.flash_range),
-            ((2, 2), "peak RAM incl. runtime (KiB, log scale)", data.ram_range)):
-        ticks, labels = log_ticks(axis_range)
-        fig.update_xaxes(type="log", title=title, range=axis_range, tickvals=ticks, ticktext=labels,
-                         row=row, col=col)
-        fig.update_yaxes(**accuracy, row=row, col=col)
+        hovertemplate=f"after trial %{{x}}: %{{y:.3f}} accuracy x {_unit(first)}<extra></extra>"),
+        row=1, col=2)
     fig.update_xaxes(title="trial number", row=1, col=2)
-    fig.update_yaxes(title="hypervolume (accuracy x ms)", rangemode="tozero", row=1, col=2)
+    fig.update_yaxes(title=f"hypervolume (accuracy x {_unit(first)})", rangemode="tozero",
+                     row=1, col=2)
     fig.update_layout(
         height=900, template="plotly_white", font={"size": 13},
         title={"text": "<br>".join(html.escape(line) for line in data.title), "font": {"size": 15}},
@@ -255,6 +295,15 @@ def study_figure(data: StudyData) -> go.Figure:
                 "itemsizing": "constant"},
         margin={"t": 110, "b": 90, "l": 70, "r": 30})
     return fig
+
+
+def _short(axis: Axis) -> str:
+    return axis.title.split(" (")[0].removesuffix(" per inference").removesuffix(" incl. runtime")
+
+
+def _unit(axis: Axis) -> str:
+    return {"latency_ms": "ms", "energy_uj": "uJ", "flash_bytes": "KiB", "ram_bytes": "KiB"}.get(
+        axis.objective, axis.objective)
 
 
 def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, list]:
@@ -272,7 +321,7 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
         "flash (KiB, log)": points["flash_kib"],
         "RAM (KiB, log)": points["ram_kib"],
         "latency (ms, log)": points["latency_ms"],
-        "accuracy (quant.)": points["accuracy_quantized"],
+        data.accuracy.replace("_quantized", " (quant.)"): points[data.accuracy],
     }
     fixed = {"cell": ("LSTM", "GRU"), "dtype": ("int8", "float32")}
     values, ends = [], []
@@ -285,7 +334,7 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
         values.append((scale(raw) - scale(low)) / span if span > 0 else np.full(len(raw), 0.5))
         ends.append(fixed.get(label, (_number(low), _number(high))))
     matrix = np.column_stack(values) if values and len(points) else np.zeros((0, len(columns)))
-    return list(columns), matrix, points["accuracy_quantized"].to_numpy(float), ends
+    return list(columns), matrix, points[data.accuracy].to_numpy(float), ends
 
 
 def _number(value: float) -> str:
@@ -326,25 +375,27 @@ def parallel_figure(data: StudyData) -> go.Figure:
 
 
 def comparison_figure(studies: list[StudyData]) -> go.Figure:
-    """The Pareto fronts of several studies on one plot."""
+    """The Pareto sets of several studies on one plot, against the first study's first cost
+    (the step line joins each study's set in that cost's order)."""
     fig = go.Figure()
     palette = ["#1f77b4", "#d95f02", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+    axis = studies[0].axes[0]
     for index, data in enumerate(studies):
-        front = data.front
+        front = data.pareto.sort_values(axis.column)
         fig.add_trace(go.Scatter(
-            x=front["latency_ms"], y=front["accuracy_quantized"], mode="lines+markers",
+            x=front[axis.column], y=front[data.accuracy], mode="lines+markers",
             line={"shape": "hv", "color": palette[index % len(palette)]},
             name=f"{data.view.name} ({data.view.task} on {data.view.profile}, "
                  f"{len(front)} on the front)",
             customdata=front[HOVER_COLUMNS].astype(object).fillna("").to_numpy(), hovertemplate=HOVER))
-    axis_range = _log_range(pd.concat([data.front["latency_ms"] for data in studies]))
+    axis_range = _log_range(pd.concat([data.pareto[axis.column] for data in studies]))
     ticks, labels = log_ticks(axis_range)
-    fig.update_xaxes(type="log", title="latency per inference (ms, log scale)", range=axis_range,
-                     tickvals=ticks, ticktext=labels)
-    fig.update_yaxes(title="accuracy (quantized, test split)")
+    fig.update_xaxes(type="log", title=axis.title, range=axis_range, tickvals=ticks, ticktext=labels)
+    fig.update_yaxes(title=f"{studies[0].accuracy.replace('_', ' ')} (test split)")
     fig.update_layout(height=480, template="plotly_white", font={"size": 13},
-                      title="Accuracy-latency Pareto fronts of the studies compared (feasible, "
-                            "trained architectures)", legend={"orientation": "h", "y": -0.2})
+                      title=f"Pareto fronts of the studies compared, accuracy vs {_short(axis)} "
+                            f"(feasible, trained architectures)",
+                      legend={"orientation": "h", "y": -0.2})
     return fig
 
 

@@ -79,3 +79,23 @@ def test_profiles_list_and_show(dse) -> None:
     assert "DS10198" in shown.stdout  # every number with its source
     data = json.loads(dse("profiles", "show", "stm32l4", "--json").stdout)
     assert data["clock_hz"] == 80_000_000 and data["sources"]["clock_hz"].startswith("DS10198")
+
+
+def test_flash_and_ram_budgets_for_the_networks_share(dse, tmp_path) -> None:
+    report = json.loads(dse(*COST, "--arch", "lstm:64,32", "--json").stdout)
+    limited = dse(*COST, "--arch", "lstm:64,32", "--max-flash-kb", "80", "--max-ram-kb", "10",
+                  "--json")
+    data = json.loads(limited.stdout)
+    assert data["constraints"]["flash_bytes"] == report["flash_bytes"] - 80 * 1024
+    assert data["constraints"]["ram_bytes"] == report["ram_bytes"] - 10 * 1024
+    assert set(data["violations"]) == {"flash_bytes", "ram_bytes"} and not data["fits"]
+    text = dse(*COST, "--arch", "lstm:64,32", "--max-ram-kb", "10").stdout
+    assert "DOES NOT FIT stm32l4: ram over budget by" in text
+    from dse.resources import data_dir
+
+    profile = tmp_path / "board.toml"  # the same budget from a profile's [budgets] table
+    profile.write_text((data_dir("hardware_profiles") / "stm32l4.toml").read_text()
+                       + "\n[budgets]\nmax_ram_kb = 10\n")
+    from_profile = json.loads(dse("cost", "--profile", str(profile), *COST[3:], "--arch",
+                                  "lstm:64,32", "--json").stdout)
+    assert from_profile["violations"] == {"ram_bytes": report["ram_bytes"] - 10 * 1024}

@@ -22,6 +22,7 @@ from dse.dashboard import (
     accuracy_ticks,
     build_dashboard,
     dashboard_data,
+    study_figure,
     export_image,
     hypervolume,
     log_ticks,
@@ -48,17 +49,23 @@ def trial(number, arch, dtype, accuracy, latency, feasible=True, state="COMPLETE
     return row
 
 
-def view(rows, name="s1", profile="stm32l4") -> StudyView:
+def view(rows, name="s1", profile="stm32l4", objectives=("accuracy_quantized", "latency_ms"),
+         **limits) -> StudyView:
+    """A study view whose Pareto column is computed as dse.results computes it."""
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        frame["pareto"] = pareto_mask(frame, objectives)
     return StudyView(name=name, profile=profile, task="motion", flash_limit_bytes=1_048_576,
-                     ram_limit_bytes=131_072, max_latency_ms=None,
-                     objectives=("accuracy_quantized", "latency_ms"), trials=pd.DataFrame(rows))
+                     ram_limit_bytes=131_072, max_latency_ms=limits.get("max_latency_ms"),
+                     max_energy_uj=limits.get("max_energy_uj"), objectives=objectives,
+                     trials=frame)
 
 
 HAND_MADE = [
     trial(0, "lstm:8", "int8", 0.60, 2.0),  # front
     trial(1, "lstm:16", "int8", 0.70, 5.0),  # front
     trial(2, "gru:16", "int16", 0.65, 6.0),  # dominated by trial 1
-    trial(3, "gru:64", "int8", 0.90, 40.0, pareto=True),  # front; the study's Pareto set
+    trial(3, "gru:64", "int8", 0.90, 40.0),  # front
     trial(4, "lstm:16", "int8", 0.70, 5.0, reused_from=1),  # repeat: drawn once
     trial(5, "lstm:512", "float32", np.nan, 900.0, feasible=False),  # infeasible
     trial(6, "gru:8", "float32", 0.50, 30.0),  # dominated
@@ -72,10 +79,30 @@ def test_front_dominated_and_infeasible_are_told_apart() -> None:
     assert status == {0: "pareto", 1: "pareto", 2: "dominated", 3: "pareto",
                       5: "infeasible", 6: "dominated"}
     assert data.front["number"].tolist() == [0, 1, 3]  # step line sorted by latency
-    assert "3 on the front, 2 dominated, 1 infeasible" in data.title[1]
-    assert data.pareto["number"].tolist() == [3]  # the study's own Pareto column, not redone
+    assert ("3 on the front of accuracy_quantized, latency_ms, 2 dominated, 1 infeasible"
+            in data.title[1])
+    assert data.pareto["number"].tolist() == [3, 1, 0]  # best accuracy first
     assert data.infeasible_y < data.strip_top < data.points["accuracy_quantized"].min()
     assert min(data.accuracy_ticks) > data.strip_top  # no accuracy ticks on the infeasible strip
+
+
+def test_the_front_drawn_is_the_studys_own_objectives() -> None:
+    rows = [trial(0, "lstm:64", "int8", 0.75, 8.0, energy_uj=1000.0),
+            trial(1, "lstm:16", "int8", 0.70, 5.0, energy_uj=100.0),
+            trial(2, "gru:16", "int8", 0.65, 1.0, energy_uj=50.0),
+            trial(3, "gru:8", "int8", 0.68, 0.5, energy_uj=400.0)]
+    (latency,) = dashboard_data([view(rows)])
+    assert set(latency.pareto["number"]) == {0, 1, 3}  # 3 is fastest; it dominates 2
+    (energy,) = dashboard_data([view(rows, objectives=("accuracy_quantized", "energy_uj"),
+                                     max_energy_uj=300.0)])
+    assert set(energy.points.loc[energy.points["status"] == "pareto", "number"]) == {0, 1, 2}
+    assert energy.front["number"].tolist() == [2, 1, 0]  # the step line, by energy
+    assert energy.axes[0].objective == "energy_uj" and energy.axes[0].limit == 300.0
+    assert "front of accuracy_quantized, energy_uj" in energy.title[1]
+    assert "energy 300 uJ" in energy.title[0]
+    figure = study_figure(energy)
+    assert "budget 300 uJ" in [a.text for a in figure.layout.annotations]
+    assert figure.layout.xaxis.title.text.startswith("energy per inference")
 
 
 def test_axis_ticks() -> None:
@@ -165,10 +192,8 @@ def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
                           params * width / 4e4 * rng.uniform(0.9, 1.1), feasible,
                           flash_bytes=40_000 + width * params, ram_bytes=ram_bytes, params=params,
                           macc=params * 60))
-    frame = pd.DataFrame(rows)
-    frame["pareto"] = pareto_mask(frame, ("accuracy_quantized", "latency_ms"))
-    return replace(view(rows, name, profile), ram_limit_bytes=ram_kib * 1024,
-                   max_latency_ms=max_latency_ms, trials=frame)
+    return replace(view(rows, name, profile, max_latency_ms=max_latency_ms),
+                   ram_limit_bytes=ram_kib * 1024)
 
 
 @pytest.mark.browser

@@ -197,3 +197,37 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     assert 24 <= len(trials) <= 24 + 2 * optimize.ASK_BATCH * optimize.PIPELINE_DEPTH
     by_worker = {t.user_attrs["worker"] for t in trials[2:]}
     assert len(by_worker) == 2  # both workers told trials
+
+
+def test_a_failure_inside_the_loop_writes_the_finished_trials(tmp_path, counted_training,
+                                                              monkeypatch) -> None:
+    real = proxy.evaluate
+
+    def breaks_on_the_fifth(arch, data, **kwargs):
+        if len(counted_training) >= 5:
+            raise RuntimeError("the trainer broke")
+        return real(arch, data, **kwargs)
+
+    monkeypatch.setattr(proxy, "evaluate", breaks_on_the_fifth)
+    config = SearchConfig(space="small", trials=12, sampler="random", epochs=1)
+    with pytest.raises(RuntimeError, match="the trainer broke"):
+        run(config, study_name="broken", out_root=tmp_path, show_progress=False)
+    trials = pd.read_csv(tmp_path / "broken" / "trials.csv")
+    assert (trials["state"] == "COMPLETE").sum() >= 4  # the first batch, told before the failure
+    assert (tmp_path / "broken" / "dashboard.html").is_file()
+
+
+def test_flash_and_ram_budgets_enter_the_constraints(tmp_path) -> None:
+    config = SearchConfig(space="small", trials=16, sampler="random", epochs=1, max_ram_kb=11.0,
+                          max_flash_kb=80.0)
+    outputs = run(config, study_name="budgets", out_root=tmp_path, show_progress=False)
+    trials = outputs.trials
+    over = (trials["ram_bytes"] > 11 * 1024) | (trials["flash_bytes"] > 80 * 1024)
+    assert over.any() and (~over).any()
+    assert (trials["feasible"] == ~over).all()
+    assert not trials.loc[over, "trained"].any()
+    from dse.runner import study_view
+
+    study = optuna.load_study(study_name="budgets", storage=outputs.storage)
+    shown = study_view(study)
+    assert (shown.ram_limit_bytes, shown.flash_limit_bytes) == (11 * 1024, 80 * 1024)

@@ -8,6 +8,7 @@ from dse import proxy, tasks, userdata
 from dse.config import SearchConfig
 from dse.errors import DseError
 from dse.hardware import HardwareProfile, load_profile
+from dse.search.samplers import check_sampler
 from dse.space import SearchSpace, load_space
 
 
@@ -23,9 +24,11 @@ class SearchInputs:
 
 
 def resolve(config: SearchConfig) -> SearchInputs:
-    """Load the profile, space and data a config names; check the data file's checksum."""
+    """Load the profile, space and data a config names; check the data file's checksum and
+    that the sampler can run."""
     profile = load_profile(config.profile)
     space = load_space(config.space)
+    check_sampler(config, space)
     if config.data is not None:
         digest = userdata.file_sha256(config.data)
         if config.data_sha256 and digest != config.data_sha256:

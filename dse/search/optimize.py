@@ -33,7 +33,7 @@ from dse.pareto import non_dominated
 from dse.search import pool as worker_pool
 from dse.search.attrs import SCORE_KEYS, UNTRAINED, arch_key, cost_attrs, objective_values, record_constraints
 from dse.search.inputs import SearchInputs
-from dse.search.samplers import check_sampler, make_sampler
+from dse.search.samplers import make_sampler
 from dse.search.storage import HEARTBEAT_SECONDS
 from dse.search.study import trial_target
 
@@ -91,7 +91,6 @@ def run_study(
     the trials asked but not told are failed, the worker processes are stopped.
     """
     config = inputs.config
-    check_sampler(config, inputs.space)
     target = trial_target(study)
     if config.sampler == "grid":  # one lap of the grid, whatever the target says
         target = min(target, inputs.space.candidate_count)
