@@ -22,11 +22,11 @@ from dse.dashboard import (
     accuracy_ticks,
     build_dashboard,
     dashboard_data,
-    study_figure,
     export_image,
     hypervolume,
     log_ticks,
     parallel_data,
+    study_figure,
 )
 from dse.errors import DseError
 from dse.results import pareto_mask
