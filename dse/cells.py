@@ -9,11 +9,7 @@ n = tanh(W_in x + b_in + r * (W_hn h + b_hn)).
 
 The input projection of all timesteps is one matrix product per layer (hoisted out of the
 time loop); the loop does only the recurrent product and point-wise work. Arrays are
-time-major inside: (T, B, .).
-
-Quantized evaluation (``Quant``) fake-quantizes where the deployed int kernels round:
-layer inputs and outputs to int8 (or int16), gates to int16 and the LSTM cell state to
-int16 in Q3.12, as CMSIS-NN's LSTM does.
+time-major inside: (T, B, .). The integer network a dtype deploys is ``dse.quantize``'s.
 """
 
 from __future__ import annotations
@@ -24,8 +20,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 GATES = {"lstm": 4, "gru": 3}
-CELL_STATE_SCALE = 2.0**-12  # CMSIS-NN / TFLM int16 cell state in Q3.12: range +-8
-GATE_SCALE = 2.0**-15  # int16 gate outputs of sigmoid/tanh in (-1, 1)
 
 
 @dataclass
@@ -84,21 +78,6 @@ def init_network(cell: str, features: int, cells: tuple[int, ...], classes: int,
     return Network(cell, layers, head_w, head_b)
 
 
-@dataclass(frozen=True)
-class Quant:
-    """Fake quantization of activations: ``io_bits`` for layer inputs and outputs (8 for
-    int8, 16 for the 16x8 kernels); ``input_scale`` for the network's input features."""
-
-    io_bits: int
-    input_scale: float
-
-
-def fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
-    """Round to a signed ``bits``-bit grid of step ``scale``, saturating."""
-    top = 2 ** (bits - 1)
-    return (np.clip(np.round(x / scale), -top, top - 1) * scale).astype(x.dtype)
-
-
 _LOCAL = threading.local()
 POOL_BYTES = 64 * 2**20
 
@@ -129,7 +108,7 @@ class Cache:
 # --- LSTM --------------------------------------------------------------------------------
 
 
-def lstm_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: int = 0) -> Cache:
+def lstm_forward(layer: Layer, x: np.ndarray, slot: int = 0) -> Cache:
     """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
     T, B, _ = x.shape
     C = layer.weight_hh.shape[1]
@@ -153,17 +132,11 @@ def lstm_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: 
         np.tanh(a, out=a)
         a *= half
         a += offset
-        if quant:
-            acts[t] = fake_quant(acts[t], GATE_SCALE, 16)
         i, f, g, o = (acts[t, :, k * C: (k + 1) * C] for k in range(4))  # (B, C) each
         np.multiply(f, c[t], out=c[t + 1])  # (B, C)
         c[t + 1] += i * g
-        if quant:
-            c[t + 1] = fake_quant(c[t + 1], CELL_STATE_SCALE, 16)
         np.tanh(c[t + 1], out=tanh_c[t])  # (B, C)
         np.multiply(o, tanh_c[t], out=h[t + 1])  # (B, C)
-        if quant:
-            h[t + 1] = fake_quant(h[t + 1], 2.0 ** -(quant.io_bits - 1), quant.io_bits)
     return Cache(x, h, acts, c, tanh_c)
 
 
@@ -214,7 +187,7 @@ def lstm_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
 # --- GRU ---------------------------------------------------------------------------------
 
 
-def gru_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: int = 0) -> Cache:
+def gru_forward(layer: Layer, x: np.ndarray, slot: int = 0) -> Cache:
     """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
     T, B, _ = x.shape
     C = layer.weight_hh.shape[1]
@@ -242,13 +215,9 @@ def gru_forward(layer: Layer, x: np.ndarray, quant: Quant | None = None, slot: i
         np.multiply(r, hn[t], out=n)
         n += xp[t, :, 2 * C:]
         np.tanh(n, out=n)
-        if quant:
-            acts[t] = fake_quant(acts[t], GATE_SCALE, 16)
         np.subtract(h[t], n, out=h[t + 1])  # h' = (1 - z) * n + z * h = n + z * (h - n)
         h[t + 1] *= z
         h[t + 1] += n
-        if quant:
-            h[t + 1] = fake_quant(h[t + 1], 2.0 ** -(quant.io_bits - 1), quant.io_bits)
     return Cache(x, h, acts, hn)
 
 
@@ -322,14 +291,12 @@ BACKWARD = {"lstm": lstm_backward, "gru": gru_backward}
 # --- the whole network -------------------------------------------------------------------
 
 
-def forward(net: Network, x_btf: np.ndarray, quant: Quant | None = None):
+def forward(net: Network, x_btf: np.ndarray):
     """Logits (B, K) for inputs (B, T, F), and the caches for backward."""
     x = np.ascontiguousarray(x_btf.transpose(1, 0, 2))  # (T, B, F)
-    if quant:
-        x = fake_quant(x, quant.input_scale, quant.io_bits)
     caches = []
     for slot, layer in enumerate(net.layers):
-        cache = FORWARD[net.cell](layer, x, quant, slot)
+        cache = FORWARD[net.cell](layer, x, slot)
         caches.append(cache)
         x = cache.h[1:]  # (T, B, C) next layer's input
     logits = x[-1] @ net.head_weight.T + net.head_bias  # (B, K)

@@ -10,6 +10,7 @@ from dse.errors import DseError
 from dse.hardware import HardwareProfile, load_profile
 from dse.search.samplers import check_sampler
 from dse.space import SearchSpace, load_space
+from dse.training import Budget
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class SearchInputs:
     profile: HardwareProfile
     space: SearchSpace
     data: tasks.Dataset
-    budget: proxy.Budget
+    budget: Budget
 
 
 def resolve(config: SearchConfig) -> SearchInputs:

@@ -26,8 +26,9 @@ from dataclasses import replace  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
-from dse.proxy import DEFAULT_BUDGET, Budget, evaluate  # noqa: E402
+from dse.proxy import DEFAULT_BUDGET, evaluate  # noqa: E402
 from dse.tasks import available_tasks, load_task  # noqa: E402
+from dse.training import Budget  # noqa: E402
 
 GRID = [(8,), (16,), (32,), (64,), (128,), (8, 8), (16, 16), (32, 16), (32, 32), (64, 32),
         (64, 64), (16, 16, 16)]  # x (lstm, gru) = 24 architectures

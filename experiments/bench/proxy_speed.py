@@ -33,9 +33,10 @@ import torch  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
 from dse.cells import init_network  # noqa: E402
-from dse.proxy import DEFAULT_BUDGET, Budget, _train, _validation_split, arch_seed  # noqa: E402
+from dse.proxy import DEFAULT_BUDGET  # noqa: E402
 from dse.results import blas_kernels  # noqa: E402
 from dse.tasks import load_task  # noqa: E402
+from dse.training import Budget, _adam, _validation_split, arch_seed  # noqa: E402
 
 SIZES = [(8,), (32,), (64,), (128,), (256,), (64, 64), (128, 128), (32, 32, 32), (64, 64, 64),
          (128, 128, 128)]
@@ -48,7 +49,7 @@ def numpy_seconds(cell: str, cells: tuple[int, ...], data, budget: Budget) -> fl
     net = init_network(cell, data.features, cells, data.classes, rng)
     fit, _ = _validation_split(len(data.y_train), budget.validation_fraction, rng)
     start = time.perf_counter()
-    _train(net, data, fit, np.empty(0, int), budget, rng)  # no validation: same work as torch
+    _adam(net, data, fit, np.empty(0, int), budget, rng)  # no validation: same work as torch
     return time.perf_counter() - start
 
 
