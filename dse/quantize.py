@@ -177,11 +177,9 @@ def quantize_network(net: Network, dtype: str, X_calibration: np.ndarray, *,
 # --- the integer arithmetic (what the C does, one operation for one) -----------------------
 
 
-def _rshift(value: np.ndarray, shift: int | np.ndarray) -> np.ndarray:
+def _rshift(value: np.ndarray, shift: int) -> np.ndarray:
     """Rounding arithmetic right shift: round half up of value / 2**shift (shift >= 0)."""
-    shift = np.asarray(shift, dtype=np.int64)
-    half = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
-    return (value + half) >> shift
+    return (value + (1 << (shift - 1))) >> shift if shift > 0 else value
 
 
 def _saturate(value: np.ndarray, bits: int) -> np.ndarray:
@@ -189,23 +187,30 @@ def _saturate(value: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _requantize(acc: np.ndarray, requants: tuple[Requant, ...]) -> np.ndarray:
-    """Per gate: (acc * multiplier) rounding-shifted right by shift; acc (B, G, C)."""
-    mult = np.array([r.multiplier for r in requants], np.int64)[:, None]  # (G, 1)
-    shift = np.array([r.shift for r in requants], np.int64)[:, None]  # (G, 1)
-    return _rshift(acc * mult, shift)
+    """Per gate g: acc[:, g] * multiplier, rounding-shifted right; int64 (B, G, C) in,
+    int32 out (a requantized value is a Q3.12 number plus headroom)."""
+    out = np.empty(acc.shape, np.int32)
+    for g, r in enumerate(requants):
+        out[:, g] = _rshift(acc[:, g] * r.multiplier, r.shift)
+    return out
+
+
+_LOWS_AND_SLOPES = {id(t): (t[:-1].astype(np.int32), np.diff(t).astype(np.int32))
+                    for t in (SIGMOID_TABLE, TANH_TABLE)}
 
 
 def _lookup(table: np.ndarray, x_q12: np.ndarray) -> np.ndarray:
-    """Sigmoid or tanh of Q3.12 inputs as Q0.15: table entry plus linear interpolation."""
-    u = x_q12 + 32768  # 0 .. 65535
+    """Sigmoid or tanh of Q3.12 inputs as Q0.15: table entry plus linear interpolation,
+    low + ((high - low) * frac + 128) >> 8."""
+    lows, slopes = _LOWS_AND_SLOPES[id(table)]
+    u = x_q12.astype(np.int32) + 32768  # 0 .. 65535
     index, frac = u >> 8, u & 255
-    low, high = table[index], table[index + 1]
-    return low + (((high - low) * frac + 128) >> 8)
+    return np.take(lows, index) + ((np.take(slopes, index) * frac + 128) >> 8)
 
 
 def _products(x_q: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact integer products x_q (B, I) x w (G, C, I) -> (B, G, C), through float64 BLAS:
-    int8 x int8 (or int16 x int8) sums stay far below 2**53, so every one is exact."""
+    """Exact integer products x_q (B, I) x w (G, C, I) -> int64 (B, G, C), through float64
+    BLAS: int8 x int8 (or int16 x int8) sums stay far below 2**53, so every one is exact."""
     G, C, I = w.shape
     flat = x_q.astype(np.float64) @ w.reshape(G * C, I).T.astype(np.float64)
     return flat.astype(np.int64).reshape(-1, G, C)
@@ -219,7 +224,7 @@ def _lstm_step(layer: IntLayer, x_q: np.ndarray, h_q: np.ndarray, c_q: np.ndarra
     acc_x = _products(x_q, layer.w_x) + layer.bias_x  # (B, 4, C)
     acc_h = _products(h_q, layer.w_h)  # (B, 4, C)
     pre = _saturate(_requantize(acc_x, layer.requant_x) + _requantize(acc_h, layer.requant_h), 16)
-    i, f, o = (_lookup(SIGMOID_TABLE, pre[:, k]) for k in (0, 1, 3))  # (B, C) Q0.15
+    i, f, o = _lookup(SIGMOID_TABLE, pre[:, [0, 1, 3]]).transpose(1, 0, 2)  # (B, C) Q0.15 each
     g = _lookup(TANH_TABLE, pre[:, 2])  # (B, C) Q0.15
     c_q = _saturate(_rshift(f * c_q, OUT_FRAC) + _rshift(i * g, 2 * OUT_FRAC - layer.c_frac), 16)
     if layer.c_frac >= GATE_FRAC:
@@ -236,11 +241,11 @@ def _gru_step(layer: IntLayer, x_q: np.ndarray, h_q: np.ndarray, bits: int):
     acc_h[:, 2] += layer.bias_h
     part_x = _requantize(acc_x, layer.requant_x)  # (B, 3, C)
     part_h = _requantize(acc_h, layer.requant_h)  # (B, 3, C)
-    r = _lookup(SIGMOID_TABLE, _saturate(part_x[:, 0] + part_h[:, 0], 16))  # (B, C) Q0.15
-    z = _lookup(SIGMOID_TABLE, _saturate(part_x[:, 1] + part_h[:, 1], 16))
+    r, z = _lookup(SIGMOID_TABLE, _saturate(part_x[:, :2] + part_h[:, :2], 16)).transpose(
+        1, 0, 2)  # (B, C) Q0.15 each
     n_pre = _saturate(part_x[:, 2] + _rshift(r * _saturate(part_h[:, 2], 16), OUT_FRAC), 16)
     n = _lookup(TANH_TABLE, n_pre)  # (B, C) Q0.15
-    h15 = n + _rshift(z * (_to_q15(h_q, layer.h_frac) - n), OUT_FRAC)  # (1 - z) n + z h
+    h15 = n + _rshift(z.astype(np.int64) * (_to_q15(h_q, layer.h_frac) - n), OUT_FRAC)  # z h + (1 - z) n
     return _saturate(_rshift(h15, OUT_FRAC - layer.h_frac), bits)
 
 
@@ -259,8 +264,8 @@ def run(net: IntNetwork, X: np.ndarray) -> np.ndarray:
     """Float32 logits (B, K) of the integer network for raw windows X (B, T, F)."""
     bits = net.bits
     B, T, _ = X.shape
-    h = [np.zeros((B, layer.cells), np.int64) for layer in net.layers]
-    c = [np.zeros((B, layer.cells), np.int64) for layer in net.layers]
+    h = [np.zeros((B, layer.cells), np.int32) for layer in net.layers]
+    c = [np.zeros((B, layer.cells), np.int32) for layer in net.layers]
     x_all = quantize_input(net, X)  # (B, T, F)
     for t in range(T):
         x = x_all[:, t]
