@@ -397,6 +397,123 @@ def _cmd_dashboard(args: argparse.Namespace) -> None:
         print(f"wrote {dashboard.export_image(runner.study_views(studies), image)}")
 
 
+# --- dse export ------------------------------------------------------------------------
+
+
+def _export_request(args: argparse.Namespace):
+    """The network to export: a row or an architecture of a study, or one given directly."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from dse import proxy, results
+    from dse.export.bundle import ExportRequest, check_folder, check_options, default_formats
+    from dse.export.final import FINAL_BUDGET
+
+    budget = replace(FINAL_BUDGET, epochs=args.epochs) if args.epochs else FINAL_BUDGET
+    formats = tuple(args.format) if args.format else default_formats()
+    check_options(formats, args.prefix)
+    if Path(args.out).exists():  # refused now rather than after the training
+        check_folder(Path(args.out), force=args.force)
+    common = {"formats": formats, "prefix": args.prefix, "seeds": args.seeds, "budget": budget,
+              "runtime": args.runtime}
+    if args.study:
+        from dse.config import SearchConfig
+        from dse.runner import sqlite_url
+        from dse.search import CONFIG_ATTR, resolve
+        from dse.search.study import load_studies
+
+        if args.task or args.data:
+            raise DseError("dse export: --study reuses the study's task or data; drop "
+                           "--task/--data (or export directly without --study).")
+        if (args.row is None) == (args.arch is None):
+            raise DseError("dse export --study: give either --row N (the N-th row of its "
+                           "pareto.csv) or --arch A with --dtype D.")
+        storage = args.storage or sqlite_url(Path(args.runs) / args.study / "study.db")
+        [study] = load_studies(storage, [args.study])
+        config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
+        inputs = resolve(config)
+        frame = results.trials_frame(study)
+        if args.row is not None:
+            front = results.pareto_frame(frame)
+            if not 1 <= args.row <= len(front):
+                raise DseError(f"Study {args.study!r} has {len(front)} rows in its pareto.csv; "
+                               f"--row must be 1..{len(front)}.")
+            chosen = front.iloc[args.row - 1]
+        else:
+            dtype = args.dtype or "int8"
+            if dtype not in inputs.space.dtypes:
+                raise DseError(f"The dtype {dtype!r} is not in study {args.study!r}'s space "
+                               f"(dtypes: {', '.join(inputs.space.dtypes)}).")
+            text = parse_arch(args.arch).text
+            rows = frame[(frame["arch"] == text) & (frame["dtype"] == dtype)
+                         & (frame["state"] == "COMPLETE") & frame["accuracy"].notna()]
+            if rows.empty:
+                raise DseError(f"{text} ({dtype}) is not among the trained networks of study "
+                               f"{args.study!r}; pick a row of its pareto.csv with --row N, or "
+                               f"export it directly with --task/--data.")
+            chosen = rows.iloc[0]
+        data = inputs.data
+        arch = parse_arch(chosen["arch"], dtype=chosen["dtype"], features=data.features,
+                          timesteps=data.timesteps, classes=data.classes)
+        score = {"accuracy": float(chosen["accuracy"]),
+                 "accuracy_quantized": float(chosen["accuracy_quantized"]),
+                 "trial": int(chosen["number"]), "study": args.study}
+        profile = load_profile(args.profile) if args.profile else inputs.profile
+        return ExportRequest(
+            arch=arch, data=data, data_label=config.task or Path(str(config.data)).name,
+            seed=config.seed, search_score=score, profile=profile, ram_mode=inputs.space.ram_mode,
+            source={"study": args.study, "trial": int(chosen["number"]), "row": args.row},
+            **common)
+    if args.arch is None or args.row is not None:
+        raise DseError("dse export: give --study NAME (with --row N or --arch A), or --arch A "
+                       "with --task NAME or --data FILE.npz.")
+    profile = load_profile(args.profile) if args.profile else None
+    data = _load_data(args)
+    arch = parse_arch(args.arch, dtype=args.dtype or "int8", features=data.features,
+                      timesteps=data.timesteps, classes=data.classes)
+    proxy_score = proxy.evaluate(arch, data, seed=args.seed)
+    score = {"accuracy": proxy_score.accuracy, "accuracy_quantized": proxy_score.accuracy_quantized,
+             "trial": None, "study": None}
+    return ExportRequest(arch=arch, data=data, data_label=data.name, seed=args.seed,
+                         search_score=score, profile=profile, source={"direct": True}, **common)
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse.export.bundle import export
+
+    request = _export_request(args)
+    report = export(request, Path(args.out), force=args.force)
+    if args.json:
+        _print_json(report)
+        return
+    acc, search = report["accuracy"], report["search"]
+    print(f"exported {report['arch']} ({report['dtype']}), trained on {report['data']['name']} "
+          f"(best of {len(report['training']['seeds'])} seeds), to {args.out}/ in "
+          f"{report['seconds']:.1f} s")
+    print(f"test accuracy: float {acc['float']:.3f}, quantized {acc['quantized']:.3f} "
+          f"(the network as the C computes it); the search's short proxy gave "
+          f"{search['accuracy']:.3f} float, {search['accuracy_quantized']:.3f} quantized")
+    for name, check in report["checks"].items():
+        label = {"c_host": "C (host build)", "onnx": "ONNX", "torch": "PyTorch"}[name]
+        if not check["checked"]:
+            print(f"{label}: written, not checked ({check['reason']})")
+        elif name == "c_host":
+            kind = "bit for bit" if report["dtype"] != "float32" else "to 1e-5"
+            print(f"{label}: equal to the numpy network {kind} on {check['windows']} test "
+                  f"windows ({check['compiler']}); streaming API equal")
+        else:
+            print(f"{label}: equal to the numpy network on {check['windows']} test windows "
+                  f"(max relative difference {check['max_relative_difference']:.1e})")
+    if report["cost"]:
+        cost = report["cost"]
+        print(f"cost-model estimate on {cost['profile']} ({cost['runtime']}): "
+              f"{cost['latency_ms']:.2f} ms, {kib(cost['flash_bytes'])} flash, "
+              f"{kib(cost['ram_bytes'])} RAM")
+    print(f"files: {', '.join(report['files'])}, export.json")
+
+
 # --- dse experiment --------------------------------------------------------------------
 
 EXIT_DIFFERS = 3  # dse experiment verify: the rerun differs from the stored results
@@ -501,6 +618,34 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--output", "-o", default="dashboard.html", help="HTML file to write")
     dash.add_argument("--image", help="also export the main plot as PNG or SVG (needs kaleido)")
     dash.set_defaults(func=_cmd_dashboard)
+
+    from dse.export.bundle import FORMATS
+    from dse.export.final import FINAL_SEEDS
+
+    exp_ = verbs.add_parser("export", help="train a chosen network and write it as C, ONNX and "
+                                           "PyTorch, checked against its numpy reference")
+    exp_.add_argument("--study", help="a study to take the network from (its task, data, seed)")
+    exp_.add_argument("--storage", help="the study's storage (default runs/<study>/study.db)")
+    exp_.add_argument("--runs", default="runs", help="where dse run wrote the study (default runs)")
+    exp_.add_argument("--row", type=_positive_int, help="the N-th row of the study's pareto.csv")
+    exp_.add_argument("--arch", "-a", help="architecture, e.g. lstm:64 (with --dtype)")
+    exp_.add_argument("--dtype", choices=DTYPES, help="deployment dtype (default int8)")
+    exp_.add_argument("--task", help="built-in task, for a direct export")
+    exp_.add_argument("--data", help=".npz data file, for a direct export")
+    exp_.add_argument("--seed", type=_seed, default=0, help="data and training seed (direct export)")
+    exp_.add_argument("--out", "-o", required=True, help="folder to write (new or empty)")
+    exp_.add_argument("--force", action="store_true",
+                      help="replace the export files in a non-empty folder")
+    exp_.add_argument("--format", nargs="+", choices=FORMATS, metavar="FORMAT",
+                      help="c, onnx, torch (default: all; onnx where installed)")
+    exp_.add_argument("--prefix", default="dse_", help="prefix of the C names (default dse_)")
+    exp_.add_argument("--seeds", type=_whole(1, 64), default=FINAL_SEEDS,
+                      help=f"final trainings, the best on validation kept (default {FINAL_SEEDS})")
+    exp_.add_argument("--epochs", type=_positive_int, help="epochs of the final training")
+    exp_.add_argument("--profile", "-p", help="profile for the cost report (default: the study's)")
+    exp_.add_argument("--runtime", help="the profile's runtime for the cost report")
+    exp_.add_argument("--json", action="store_true", help="print export.json")
+    exp_.set_defaults(func=_cmd_export)
 
     exp = verbs.add_parser("experiment", help="run or verify a reproducible experiment file")
     exp.add_argument("action", choices=["run", "verify"],

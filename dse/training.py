@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,13 @@ class Trained:
     diverged: str | None = None  # why training stopped early with a non-finite loss
 
 
+def derived_seed(*parts: int | str) -> int:
+    """A 32-bit seed from several values (numpy's legacy seeding takes no more), so no run
+    seed, however large, overflows it, and seeds derived for different uses never meet."""
+    digest = hashlib.sha256(",".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
 def arch_seed(seed: int, arch: Architecture) -> np.random.Generator:
     """The candidate's generator: from the run seed and the architecture, not call order.
     The dtype is left out so int8/int16/float32 variants share one float training run."""
@@ -76,15 +84,21 @@ def check_trainable(arch: Architecture, budget: Budget) -> None:
                        f"layers.")
 
 
-def train(arch: Architecture, data: Dataset, budget: Budget, seed: int) -> Trained:
-    """Train ``arch`` on ``data``'s training split within ``budget``."""
+EpochHook = Callable[[int, Network, float], None]  # (epoch, network, validation accuracy)
+
+
+def train(arch: Architecture, data: Dataset, budget: Budget, seed: int, *,
+          on_epoch: EpochHook | None = None) -> Trained:
+    """Train ``arch`` on ``data``'s training split within ``budget``; ``on_epoch`` sees the
+    network after every epoch (the final-budget benchmark draws learning curves with it)."""
     check_trainable(arch, budget)
     rng = arch_seed(seed, arch)
     net = init_network(arch.cell, data.features, arch.cells, data.classes, rng)
     fit, val = _validation_split(len(data.y_train), budget.validation_fraction, rng)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught as a NaN loss
-        best, best_accuracy, epochs_run, diverged = _adam(net, data, fit, val, budget, rng)
+        best, best_accuracy, epochs_run, diverged = _adam(net, data, fit, val, budget, rng,
+                                                          on_epoch)
     return Trained(best, best_accuracy, epochs_run, time.perf_counter() - start, diverged)
 
 
@@ -95,7 +109,8 @@ def _validation_split(n: int, fraction: float, rng: np.random.Generator):
 
 
 def _adam(net: Network, data: Dataset, fit: np.ndarray, val: np.ndarray, budget: Budget,
-          rng: np.random.Generator) -> tuple[Network, float, int, str | None]:
+          rng: np.random.Generator,
+          on_epoch: EpochHook | None = None) -> tuple[Network, float, int, str | None]:
     """Adam with global-norm clipping; keep the weights of the best validation epoch."""
     params = net.arrays()
     m = [np.zeros_like(p) for p in params]
@@ -122,6 +137,8 @@ def _adam(net: Network, data: Dataset, fit: np.ndarray, val: np.ndarray, budget:
                 vi += (1 - beta2) * g * g
                 p -= (lr * mi / (np.sqrt(vi) + eps)).astype(np.float32)
         accuracy = accuracy_of(net, X[val], y[val]) if len(val) else -epoch
+        if on_epoch:
+            on_epoch(epoch, net, accuracy)
         if accuracy > best_acc:
             best, best_acc, since_best = copy.deepcopy(net), accuracy, 0
         else:

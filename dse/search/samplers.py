@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -12,15 +11,9 @@ from optuna.distributions import BaseDistribution
 from dse.config import AUTO_SAMPLER, SearchConfig
 from dse.errors import DseError
 from dse.space import SearchSpace
+from dse.training import derived_seed
 
 MAX_GRID = 1_000_000  # candidates --sampler grid may enumerate
-
-
-def derived_seed(*parts: int) -> int:
-    """A 32-bit seed from several numbers (numpy's legacy seeding takes no more), so no run
-    seed, however large, overflows it."""
-    digest = hashlib.sha256(",".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
