@@ -204,7 +204,10 @@ def test_direct_export_and_its_text_output(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "equal to the numpy network bit for bit on 2000 test windows" in done.stdout
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
-        "Makefile", "export.json", "main.c", "model.c", "model.h"]
+        "Makefile", "export.json", "golden.npz", "main.c", "model.c", "model.h"]
+    golden = np.load(tmp_path / "g" / "golden.npz")
+    assert golden["windows"].shape == (16, 60, 3) and golden["logits"].shape == (16, 5)
+    assert np.array_equal(golden["classes"], golden["logits"].argmax(axis=1))
     assert "vib_predict" in (tmp_path / "g" / "model.h").read_text()
 
 

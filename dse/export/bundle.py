@@ -3,7 +3,9 @@ the host check of the C, and ``export.json`` describing all of it.
 
 Files written (those of the formats asked for): ``model.h``, ``model.c``, ``main.c``,
 ``Makefile`` (c); ``model.onnx`` (onnx); ``model.py``, ``weights.npz`` (torch); and always
-``export.json``. Nothing else in the folder is touched.
+``golden.npz`` (test windows with the logits and classes the exported network must give:
+for checking a port on the board, and what ``dse measure`` runs) and ``export.json``.
+Nothing else in the folder is touched.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dse.training import Budget, accuracy_of
 FORMATS = ("c", "onnx", "torch")
 FILES = {"c": ("model.h", "model.c", "main.c", "Makefile"), "onnx": ("model.onnx",),
          "torch": ("model.py", "weights.npz")}
+GOLDEN_WINDOWS = 16
 
 
 def default_formats() -> tuple[str, ...]:
@@ -146,8 +149,12 @@ def export(request: ExportRequest, out_dir: Path, *, force: bool = False) -> dic
         "seconds": round(time.perf_counter() - start, 3),
         "versions": {"dse": _version(), "numpy": np.__version__},
     }
+    golden = reference[arch.dtype][:GOLDEN_WINDOWS]
+    np.savez(out_dir / "golden.npz", windows=raw[:GOLDEN_WINDOWS], logits=golden,
+             classes=golden.argmax(axis=1).astype(np.int32),
+             labels=data.y_test[:GOLDEN_WINDOWS].astype(np.int32))
     report["files"] = {name: _sha256(out_dir / name) for fmt in request.formats
-                       for name in FILES[fmt]}
+                       for name in FILES[fmt]} | {"golden.npz": _sha256(out_dir / "golden.npz")}
     (out_dir / "export.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
 

@@ -112,6 +112,35 @@ def _layer_arrays(index: int, cell: str, cells: int, parts: dict[str, tuple[str,
     return "".join(text), names
 
 
+# One line per gate row in dot_gates (the generator writes them out: a loop over the rows
+# would keep the accumulators in memory). {g} is the gate, {row} its row's offset.
+_GATE_LINES = {
+    8: ("memcpy(&wv, w + {row}k, 4);",
+        "a{g} = __smlad(__sxtb16(wv), x02, a{g});",
+        "a{g} = __smlad(__sxtb16((wv >> 8) | (wv << 24)), x13, a{g});"),
+    16: ("memcpy(&wv, w + {row}k, 4);",
+         "w02 = (uint32_t)__sxtb16(wv); /* weights 0 and 2 as halfwords */",
+         "w13 = (uint32_t)__sxtb16((wv >> 8) | (wv << 24)); /* weights 1 and 3 */",
+         "a{g} = __smlald((w02 & 0xFFFFu) | (w13 << 16), x01, a{g}); /* w0 x0 + w1 x1 */",
+         "a{g} = __smlald((w02 >> 16) | (w13 & 0xFFFF0000u), x23, a{g}); /* w2 x2 + w3 x3 */"),
+}
+
+
+def _dot_gates(bits: int, gates: int) -> str:
+    """The dot functions for ``bits``-bit activations (32: float) and ``gates`` rows."""
+    rows = ["", "stride + ", *(f"{g} * stride + " for g in range(2, gates))]
+    acc_type, cast = ("float", "") if bits == 32 else ("acc_t", "(acc_t)")
+    lines = [line.format(g=g, row=rows[g]) for g in range(gates)
+             for line in _GATE_LINES.get(bits, ())]
+    name = "dot_f32.c.tmpl" if bits == 32 else f"dot_s{bits}.c.tmpl"
+    return _template(name).substitute(
+        accumulators=f"{acc_type} {', '.join(f'a{g} = acc[{g}]' for g in range(gates))};",
+        dsp_products="\n".join(" " * 8 + line for line in lines),
+        products="\n".join(" " * 8 + f"a{g} += {cast}w[{rows[g]}k] * x[k];"
+                           for g in range(gates)),
+        results="\n".join(f"    acc[{g}] = a{g};" for g in range(gates)))
+
+
 def integer_c(net: IntNetwork, info: ModelInfo, prefix: str) -> CSource:
     """``model.h``/``model.c`` of the integer network."""
     act_type, acc_type = ("int8_t", "int32_t") if net.dtype == "int8" else ("int16_t", "int64_t")
@@ -150,7 +179,7 @@ def integer_c(net: IntNetwork, info: ModelInfo, prefix: str) -> CSource:
         layer_count=len(net.layers), max_cells=max(layer.cells for layer in net.layers),
         gates=len(net.layers[0].requant_x), gate_order=GATE_ORDER[net.cell],
         constants=constants, step_name=f"{net.cell}_step",
-        dot_function=_template(f"dot_s{bits}.c.tmpl").template,
+        dot_function=_dot_gates(bits, len(net.layers[0].requant_x)),
         step_function=_template(f"{net.cell}_step.c.tmpl").template)
     return CSource(_header(info, prefix), source)
 
@@ -188,5 +217,6 @@ def float_c(net: Network, mean: np.ndarray, std: np.ndarray, info: ModelInfo,
         _common(info, prefix), layer_count=len(net.layers),
         max_cells=max(layer.weight_hh.shape[1] for layer in net.layers), gates=gates,
         gate_order=GATE_ORDER[net.cell], constants=constants, step_name=f"{net.cell}_step",
+        dot_function=_dot_gates(32, gates),
         step_function=_template(f"float_{net.cell}_step.c.tmpl").template)
     return CSource(_header(info, prefix), source)
