@@ -17,9 +17,12 @@ Conventions (docs/cost-model.md gives every formula with its source):
       Dense head:  (C_L + 1) * K
 
 * The operation breakdown (:class:`Ops`) is the honest count the latency model uses.
-* Flash and RAM follow TFLite Micro with CMSIS-NN kernels: int8 = int8
-  weights, int32 biases; int16 = 16x8 (int8 weights, int16 activations, int64 biases);
-  float32 = 4 bytes everywhere.
+* Flash and RAM follow the runtime's layout. ``tflm`` (TFLite Micro with CMSIS-NN kernels):
+  int8 = int8 weights, int32 biases; int16 = 16x8 (int8 weights, int16 activations, int64
+  biases); float32 = 4 bytes everywhere; a scale and zero point per quantized tensor; the
+  arena's feature maps and scratch. ``dse-c`` (the exported C): the same weights and biases
+  as const arrays, a small descriptor per layer, the sigmoid/tanh tables, the input's
+  statistics; in RAM only the states and one scratch row (it always runs step by step).
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ CELL_COUNTS = {
 }
 
 
+DSE_C_BIASES = 4  # bias vectors of C per layer in the exported C: LSTM 4 gates; GRU 3 + b_hn
+DSE_C_TABLE_BYTES = 2 * 257 * 2  # the int16 sigmoid and tanh tables (integer dtypes)
+
+
 @dataclass(frozen=True)
 class DtypeBytes:
     """Bytes per element of each tensor kind when deployed in this dtype."""
@@ -90,6 +97,7 @@ class Ops:
     pointwise_adds: int
     sigmoid: int
     tanh: int
+    input_scaling: int = 0  # input values standardized and quantized (T x F)
 
     @property
     def elementwise(self) -> int:
@@ -258,6 +266,7 @@ def estimate_batch(
     is_lstm, dti = batch.is_lstm, batch.dtype_index
     count = {f.name: _per_cell(is_lstm, f.name) for f in fields(CellCounts)}
     nbytes = {f.name: _per_dtype(dti, name=f.name) for f in fields(DtypeBytes)}
+    quantized = (nbytes["quant_meta"] > 0)[:, None]  # (N, 1) the integer dtypes
     macs_per_cycle = _per_dtype(dti, rt.macs_per_cycle)
     cycles_per_elementwise = _per_dtype(dti, rt.cycles_per_elementwise)
     cycles_per_activation = _per_dtype(dti, rt.cycles_per_activation)
@@ -282,6 +291,7 @@ def estimate_batch(
         "tanh": col("tanhs") * C,
     }
     layer_ops = {name: value * T for name, value in per_step.items()}  # (N, L)
+    layer_ops["input_scaling"] = np.zeros_like(C)
     layer_cycles = (
         layer_ops["gate_macs"] / macs_per_cycle[:, None]
         + (layer_ops["bias_adds"] + layer_ops["pointwise_mults"] + layer_ops["pointwise_adds"])
@@ -289,35 +299,49 @@ def estimate_batch(
         + (layer_ops["sigmoid"] + layer_ops["tanh"]) * cycles_per_activation[:, None]
         + present * T * step_overhead[:, None]
     )
+    if rt.layout == "dse-c":  # const arrays and a descriptor (int: 2 requant pairs per gate)
+        layer_flash = (weights * nbytes["weight"][:, None]
+                       + DSE_C_BIASES * C * nbytes["bias"][:, None]
+                       + present * np.where(quantized, 40 + 16 * col("gates"), 32))
+    else:
+        layer_flash = (weights * nbytes["weight"][:, None]
+                       + biases[:, None] * C * nbytes["bias"][:, None]
+                       + present * col("tensors") * nbytes["quant_meta"][:, None])
     layers = PartCost(
         params=weights + biases[:, None] * C,
         macc=(weights + col("keras_biases") * C + C) * T,
-        flash_bytes=weights * nbytes["weight"][:, None]
-        + biases[:, None] * C * nbytes["bias"][:, None]
-        + present * col("tensors") * nbytes["quant_meta"][:, None],
+        flash_bytes=layer_flash,
         latency_cycles=layer_cycles,
         latency_ms=layer_cycles / profile.clock_hz * 1e3,
         ops=layer_ops,
     )
+    inputs = T * batch.features
     head_cycles = (K * last_cells / macs_per_cycle + K * cycles_per_elementwise
-                   + rt.per_op_overhead_cycles)
+                   + rt.per_op_overhead_cycles + inputs * rt.cycles_per_input)
     zeros = np.zeros(n_rows, dtype=np.int64)
+    head_weights = K * last_cells * nbytes["weight"] + K * nbytes["bias"]
+    if rt.layout == "dse-c":  # + the output scale, the input's mean and multiplier, tables
+        head_flash = (head_weights + 4 * quantized[:, 0] + 8 * batch.features
+                      + DSE_C_TABLE_BYTES * quantized[:, 0])
+    else:
+        head_flash = head_weights + 2 * nbytes["quant_meta"]
     head = PartCost(  # dense head on the last step: K x C_L weights, K biases, one op
         params=K * (last_cells + 1),
         macc=(last_cells + 1) * K,
-        flash_bytes=K * last_cells * nbytes["weight"] + K * nbytes["bias"]
-        + 2 * nbytes["quant_meta"],
+        flash_bytes=head_flash,
         latency_cycles=head_cycles,
         latency_ms=head_cycles / profile.clock_hz * 1e3,
         ops={"gate_macs": K * last_cells, "bias_adds": zeros + K, "pointwise_mults": zeros,
-             "pointwise_adds": zeros, "sigmoid": zeros, "tanh": zeros},
+             "pointwise_adds": zeros, "sigmoid": zeros, "tanh": zeros,
+             "input_scaling": zeros + inputs},
     )
     model_flash = layers.flash_bytes.sum(axis=1) + head.flash_bytes
     latency_cycles = layers.latency_cycles.sum(axis=1) + head.latency_cycles
     latency_ms = latency_cycles / profile.clock_hz * 1e3
     totals = {
         "flash_bytes": model_flash + rt.reserve_flash_bytes,
-        "ram_bytes": _peak_ram(batch, count, nbytes, ram_mode) + rt.reserve_ram_bytes,
+        "ram_bytes": (_dse_c_ram(batch, count, nbytes) if rt.layout == "dse-c" else
+                      _peak_ram(batch, count, nbytes, ram_mode)) + rt.reserve_ram_bytes,
         "latency_ms": latency_ms,
         "energy_uj": latency_ms * profile.active_power_mw,  # ms x mW = uJ
     }
@@ -362,6 +386,18 @@ def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.
     maps[np.arange(n_rows), last + 1] = batch.classes
     pairs = (maps[:, :-1] + maps[:, 1:]) * nbytes["activation"][:, None]
     return pairs.max(axis=1) + persistent + scratch
+
+
+def _dse_c_ram(batch: ArchBatch, count: dict, nbytes: dict) -> np.ndarray:
+    """Static RAM of the exported C, without the runtime reserve (its stack): each layer's
+    hidden state (and an LSTM's cell state), one scratch row of the widest layer's new h,
+    one step's quantized input. The C runs step by step, so this holds in either RAM mode;
+    the window the caller passes to predict is the caller's."""
+    C = batch.cells  # (N, L)
+    act = nbytes["activation"][:, None]
+    states = C * (act + (count["state_vectors"][:, None] - 1) * nbytes["cell_state"][:, None])
+    return (states.sum(axis=1) + C.max(axis=1) * nbytes["activation"]
+            + batch.features * nbytes["activation"])
 
 
 def _constraints(totals: dict[str, np.ndarray], profile: HardwareProfile,

@@ -38,9 +38,12 @@ _RUNTIME = {
     "per_step_overhead_cycles": ("number", 0, 1e9),
     "per_op_overhead_cycles": ("number", 0, 1e9),
     "gru_ops_per_step": ("whole", 1, 1000),
+    "cycles_per_input": ("number", 0, 1e7),
+    "layout": ("text",),
     "provenance": ("text",),
 }
-_RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "provenance")
+_RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "cycles_per_input", "layout", "provenance")
+LAYOUTS = ("tflm", "dse-c")
 _PER_DTYPE = {  # table -> (low, high) of each dtype's value
     "macs_per_cycle": (1e-4, 1e3),
     "cycles_per_activation": (1e-3, 1e7),
@@ -89,7 +92,11 @@ class Runtime:
     throughput. ``per_step_overhead_cycles`` is paid per timestep per layer by a fused
     recurrent kernel. ``gru_ops_per_step`` is set where the runtime has no fused GRU kernel
     (TFLite Micro): a GRU step then runs as that many separate ops (FULLY_CONNECTED,
-    LOGISTIC, TANH, MUL, ADD, ...), each paying ``per_op_overhead_cycles``.
+    LOGISTIC, TANH, MUL, ADD, ...), each paying ``per_op_overhead_cycles``, which is also
+    paid once per inference for the dense head. ``cycles_per_input`` is the cost of
+    standardizing and quantizing one input value. ``layout`` names how the runtime lays the
+    network out in flash and RAM: ``tflm`` (an interpreter's tensors, arena and scratch) or
+    ``dse-c`` (the exported C: const arrays, per-layer state, one scratch row).
     """
 
     name: str
@@ -101,6 +108,8 @@ class Runtime:
     cycles_per_activation: dict[str, float]
     cycles_per_elementwise: dict[str, float]
     gru_ops_per_step: int | None = None
+    cycles_per_input: float = 0.0
+    layout: str = "tflm"
     description: str = ""
     provenance: str = ""
 
@@ -174,6 +183,7 @@ def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any])
     _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE), where)
     values = _fields({k: v for k, v in table.items() if k in _RUNTIME}, _RUNTIME, where,
                      optional=_RUNTIME_OPTIONAL)
+    checks.choice("layout", values.get("layout", "tflm"), LAYOUTS, where)
     for kind in ("flash", "ram"):
         if values[f"reserve_{kind}_bytes"] >= chip[f"{kind}_bytes"]:
             raise DseError(f"In {where}: reserve_{kind}_bytes ({values[f'reserve_{kind}_bytes']})"

@@ -120,12 +120,13 @@ def test_the_prefix_names_every_public_symbol(tmp_path, motion, trained) -> None
         c.check_prefix("9lives")
 
 
-def test_integer_c_uses_no_libm_and_no_allocation(motion, trained) -> None:
-    for dtype in ("int8", "int16"):
+def test_c_uses_no_libm_and_no_allocation(motion, trained) -> None:
+    for dtype in ("int8", "int16", "float32"):
         source, _ = generate(trained["gru:7,9"], motion, "gru:7,9", dtype)
         for word in ("math.h", "expf", "tanhf", "malloc", "free("):
             assert word not in source.source
-        assert "static const int8_t L1_W_X" in source.source  # weights are const: flash
+        weight_type = "float" if dtype == "float32" else "int8_t"
+        assert f"static const {weight_type} L1_W_X" in source.source  # const: in flash
 
 
 def test_onnx_and_torch_equal_the_float_network(tmp_path, motion, trained) -> None:

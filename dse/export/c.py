@@ -2,7 +2,8 @@
 
 The generator decides (names, types, every number); the templates only format. The integer
 C (int8, int16) is the arithmetic of :mod:`dse.quantize` operation for operation; the float32
-C is the float network with libm's sigmoid and tanh.
+C is the float network with sigmoid and tanh from an exponential of its own. No export
+needs libm, and each gives the same bits on every machine (IEEE-754 single precision).
 """
 
 from __future__ import annotations
@@ -67,8 +68,8 @@ def _header(info: ModelInfo, prefix: str) -> str:
     floating = info.dtype == "float32"
     return _template("model.h.tmpl").substitute(
         _common(info, prefix),
-        libm_note=" It needs libm (-lm) for expf and tanhf." if floating else
-        " No libm: sigmoid and tanh come from tables.",
+        libm_note=" No libm: sigmoid and tanh come from an exponential of its own." if floating
+        else " No libm: sigmoid and tanh come from tables.",
         quantization_note="" if floating else " and input quantization")
 
 

@@ -58,7 +58,7 @@ def run_on_host(folder: Path, prefix: str, windows: np.ndarray, *, compiler: str
             prefix=prefix, MACRO=prefix.upper()))
         binary = work_dir / "harness"
         subprocess.run([compiler, *WARNINGS, *flags, f"-I{folder}", str(harness),
-                        str(folder / "model.c"), "-o", str(binary), "-lm"],
+                        str(folder / "model.c"), "-o", str(binary)],
                        check=True, capture_output=True, text=True, timeout=300)
         (work_dir / "in.bin").write_bytes(np.ascontiguousarray(windows, np.float32).tobytes())
         subprocess.run([str(binary), str(work_dir / "in.bin"), str(work_dir / "out.bin")],

@@ -1,0 +1,204 @@
+"""``dse measure``: an export built for a profile's core, run in the emulator, and held
+against the cost model. One function, :func:`measure`, returns the plain data that
+``dse measure --json`` prints; everything it measures is labelled an emulation."""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import capstone
+import numpy as np
+
+from dse.architecture import parse_arch
+from dse.cost import CostReport, estimate
+from dse.errors import DseError
+from dse.export import verify
+from dse.hardware import HardwareProfile
+from dse.measure.build import build_image
+from dse.measure.cores import core_of
+from dse.measure.elf import Elf, read_elf
+from dse.measure.emulator import Execution, emulate, require_unicorn
+from dse.measure.timing import TimingTable, block_cycles, count_cycles, decode_block, edge_cycles, load_table
+
+EMULATION_NOTE = ("emulated: executed instructions counted in unicorn and converted to cycles "
+                  "with a per-core timing table (docs/measure.md); an instruction-accurate "
+                  "estimate with no wait states or caches, not a board measurement")
+MEASURE_WINDOWS = 4  # golden windows run in the image; the first one is timed
+STACK_PAINT = 0xDEADC0DE
+
+
+@dataclass(frozen=True)
+class Export:
+    """What ``dse measure`` needs of an export folder."""
+
+    folder: Path
+    report: dict[str, Any]
+    windows: np.ndarray  # golden input windows, raw features
+    logits: np.ndarray  # what the exported network must give on them
+
+    @property
+    def prefix(self) -> str:
+        return self.report["prefix"]
+
+
+def read_export(folder: Path) -> Export:
+    """An export folder written by ``dse export``, or one line saying what is missing."""
+    for name in ("export.json", "model.c", "model.h", "golden.npz"):
+        if not (folder / name).is_file():
+            raise DseError(f"{folder} is not a dse export with C: it has no {name} (write one "
+                           f"with 'dse export ... --out {folder}').")
+    report = json.loads((folder / "export.json").read_text())
+    with np.load(folder / "golden.npz") as golden:
+        return Export(folder, report, golden["windows"], golden["logits"])
+
+
+def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = None,
+            windows: int = MEASURE_WINDOWS) -> dict[str, Any]:
+    """Build, run and count one export on ``profile``'s core; predicted against measured."""
+    require_unicorn()
+    export = read_export(folder)
+    core = core_of(profile)
+    work = folder / f"measure-{core.name}"
+    work.mkdir(exist_ok=True)
+    image = build_image(folder, core, work, prefix=export.prefix,
+                        windows=export.windows[:windows])
+    run = emulate(image.elf, core)
+    elf, table = read_elf(image.elf), load_table(core.name)
+    decoded = _decoded(run, table)
+    count = count_cycles(run.blocks["inference"], run.edges["inference"], decoded, table)
+    total = count_cycles(run.all_blocks(), run.all_edges(), decoded, table)
+    logits = _emulated_logits(run, elf, export)
+    exact = export.report["dtype"] != "float32"
+    equal_golden = _equal(logits, export.logits[:len(logits)], exact=exact)
+    host = _host_logits(export, len(logits))
+    equal_host = None if host is None else bool(np.array_equal(
+        logits.view(np.uint32), host.view(np.uint32)))
+    stack_bytes = _stack_bytes(run, elf)
+    cycles = count.cycles
+    latency_ms = cycles / profile.clock_hz * 1e3
+    measured = {
+        "flash_bytes": image.flash_bytes("model"),
+        "static_ram_bytes": image.static_ram_bytes("model"),
+        "stack_bytes": stack_bytes,
+        "ram_bytes": image.static_ram_bytes("model") + stack_bytes,
+        "cycles": round(cycles),
+        "latency_ms": latency_ms,
+        "energy_uj": latency_ms * profile.active_power_mw,
+        "instructions": count.instructions,
+        "instructions_total": total.instructions,
+        "harness_flash_bytes": image.flash_bytes("harness"),
+        "sections": image.bytes_by_part,
+    }
+    arch = parse_arch(export.report["arch"], dtype=export.report["dtype"],
+                      **export.report["shape"])
+    runtime_name = runtime or ("dse-c" if "dse-c" in profile.runtimes else None)
+    report = estimate(arch, profile, runtime=runtime_name)
+    predicted = _predicted(report, profile)
+    return {
+        "export": str(folder),
+        "elf": str(image.elf),
+        "core": core.name,
+        "profile": profile.name,
+        "runtime": report.runtime,
+        "arch": arch.text,
+        "dtype": arch.dtype,
+        "measured": measured,
+        "predicted": predicted,
+        "ratios": {key: (predicted[key] / measured[key] if measured[key] else None)
+                   for key in ("flash_bytes", "ram_bytes", "cycles", "latency_ms", "energy_uj")},
+        "layers": _layer_flash(elf, report),
+        "instruction_mix": dict(sorted(count.mix.items(), key=lambda item: -item[1])),
+        "unclassified_instructions": count.unclassified,
+        "inner_loop": _inner_loop(run, decoded, table),
+        "logits": {"windows": len(logits), "equal_golden": equal_golden,
+                   "equal_host_build": equal_host},
+        "timing_table": table.summary,
+        "note": EMULATION_NOTE,
+    }
+
+
+def _decoded(run: Execution, table: TimingTable) -> dict:
+    """Every executed block, decoded once."""
+    engine = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+    engine.detail = True
+    return {key: decode_block(engine, code, key[0], table) for key, code in run.code.items()}
+
+
+def _emulated_logits(run: Execution, elf: Elf, export: Export) -> np.ndarray:
+    windows = min(MEASURE_WINDOWS, len(export.windows))
+    classes = export.logits.shape[1]
+    raw = run.read(elf.address("dse_measure_logits"), 4 * windows * classes)
+    return np.frombuffer(raw, "<f4").reshape(windows, classes).copy()
+
+
+def _equal(a: np.ndarray, b: np.ndarray, *, exact: bool) -> bool:
+    if exact:
+        return bool(np.array_equal(a.view(np.uint32), b.astype(np.float32).view(np.uint32)))
+    scale = np.maximum(np.abs(b).max(axis=1, keepdims=True), 1.0)
+    return bool(np.all(np.abs(a - b) <= verify.FLOAT_TOLERANCE * scale))
+
+
+def _host_logits(export: Export, windows: int) -> np.ndarray | None:
+    """The same C built for this machine, on the same windows (None without a compiler)."""
+    compiler = verify.host_compiler()
+    if compiler is None:
+        return None
+    run = verify.run_on_host(export.folder, export.prefix, export.windows[:windows],
+                             compiler=compiler)
+    return run.logits
+
+
+def _stack_bytes(run: Execution, elf: Elf) -> int:
+    """The stack used below the point the inference began: painted words overwritten."""
+    top = struct.unpack("<I", run.read(elf.address("dse_measure_stack_pointer"), 4))[0]
+    bottom = elf.address("__stack_bottom__")
+    words = np.frombuffer(run.read(bottom, top - bottom), "<u4")
+    untouched = np.flatnonzero(words != STACK_PAINT)
+    lowest = bottom + 4 * int(untouched[0]) if len(untouched) else top
+    return max(0, top - lowest)
+
+
+def _predicted(report: CostReport, profile: HardwareProfile) -> dict[str, Any]:
+    return {"flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
+            "cycles": round(report.latency_cycles), "latency_ms": report.latency_ms,
+            "energy_uj": report.energy_uj, "estimate": True}
+
+
+def _layer_flash(elf: Elf, report: CostReport) -> list[dict[str, Any]]:
+    """Per layer: the flash of its arrays in the linked image (from the symbol table)
+    against the cost model's layer flash."""
+    symbols = elf.symbols
+    rows = []
+    for index, layer in enumerate(report.layers[:-1]):
+        prefix = f"L{index + 1}_"
+        arrays = sum(size for name, (_, size) in symbols.items()
+                     if name.startswith(prefix) and name.split("_", 1)[1] in
+                     ("W_X", "W_H", "BIAS_X", "BIAS_H"))
+        rows.append({"layer": layer.name, "measured_array_bytes": arrays,
+                     "predicted_flash_bytes": layer.flash_bytes})
+    return rows
+
+
+def _inner_loop(run: Execution, decoded: dict, table: TimingTable) -> dict[str, Any] | None:
+    """The hottest block with multiply-accumulates: MACs per cycle of the inner loop."""
+    macs_per_instruction = {"smlad": 2, "smlald": 2, "smlabb": 1, "mla": 1, "mul": 1,
+                            "vmla": 1, "vfma": 1}
+    best = None
+    for key, executions in run.blocks["inference"].items():
+        block = decoded[key]
+        macs = sum(macs_per_instruction.get(i.name, 0) for i in block)
+        if macs and (best is None or executions * macs > best[0]):
+            best = (executions * macs, key, macs)
+    if best is None:
+        return None
+    _, key, macs = best
+    loop_edge = sum(count for (before, after), count in run.edges["inference"].items()
+                    if before == key and after == key)
+    block = decoded[key]
+    cycles = block_cycles(block, table) + (edge_cycles(block, block, table) if loop_edge else 0)
+    return {"address": key[0], "instructions": len(block), "macs": macs,
+            "cycles": cycles, "macs_per_cycle": macs / cycles}
