@@ -284,6 +284,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     from dse.config import OBJECTIVES, SAMPLERS
 
     parser.add_argument("--space", default="default", help="search space name or .toml path")
+    parser.add_argument("--runtime", help="one of the profile's runtimes (default: its own; "
+                                          "see dse profiles show P)")
     parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
     parser.add_argument("--data", help="your own data: .npz with X_train [N,T,F], y_train [N]")
     parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
@@ -324,7 +326,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     task = args.task if args.task or args.data else "motion"
     config = SearchConfig(
-        profile=args.profile, space=args.space, task=task, data=args.data,
+        profile=args.profile, runtime=args.runtime, space=args.space, task=task, data=args.data,
         data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
         objectives=tuple(args.objectives), **{name: getattr(args, name) for name in BUDGETS},
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, trials=args.trials,
@@ -484,9 +486,22 @@ def _cmd_export(args: argparse.Namespace) -> None:
     from dse.export.bundle import export
 
     request = _export_request(args)
+    if args.measure:  # refused now, not after the training: the tools and the core
+        from dse.measure.build import compiler
+        from dse.measure.cores import core_of
+        from dse.measure.emulator import require_unicorn
+
+        if request.profile is None:
+            raise DseError("dse export --measure: name the profile to build for with --profile P.")
+        core_of(request.profile), compiler(), require_unicorn()
     report = export(request, Path(args.out), force=args.force)
+    measured = None
+    if args.measure:
+        from dse.measure.session import measure
+
+        measured = measure(Path(args.out), request.profile, runtime=args.runtime)
     if args.json:
-        _print_json(report)
+        _print_json(report if measured is None else dict(report, measure=measured))
         return
     acc, search = report["accuracy"], report["search"]
     print(f"exported {report['arch']} ({report['dtype']}), trained on {report['data']['name']} "
@@ -512,6 +527,112 @@ def _cmd_export(args: argparse.Namespace) -> None:
               f"{cost['latency_ms']:.2f} ms, {kib(cost['flash_bytes'])} flash, "
               f"{kib(cost['ram_bytes'])} RAM")
     print(f"files: {', '.join(report['files'])}, export.json")
+    if measured:
+        print()
+        print(format_measurement(measured))
+
+
+# --- dse measure ------------------------------------------------------------------------
+
+
+def _measure_profile(args: argparse.Namespace, folder):
+    """The profile to measure on: --profile, else the one the export was priced on."""
+    import json
+
+    if args.profile:
+        return load_profile(args.profile)
+    report = folder / "export.json"
+    cost = json.loads(report.read_text()).get("cost") if report.is_file() else None
+    if not cost:
+        raise DseError(f"dse measure: name the profile to build for with --profile P (the "
+                       f"export in {folder} was not priced on one).")
+    return load_profile(cost["profile"])
+
+
+def _cmd_measure(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse.measure.session import measure
+
+    folder = Path(args.folder)
+    result = measure(folder, _measure_profile(args, folder), runtime=args.runtime, qemu=args.qemu)
+    if args.json:
+        _print_json(result)
+        return
+    print(format_measurement(result))
+
+
+def format_measurement(result: dict) -> str:
+    """Predicted (cost model) against measured (emulation), with the ratios."""
+    measured, predicted = result["measured"], result["predicted"]
+    rows = [[label, predicted[key], measured[key], result["ratios"][key]]
+            for label, key in (("flash B", "flash_bytes"), ("RAM B", "ram_bytes"),
+                               ("cycles", "cycles"), ("latency ms", "latency_ms"),
+                               ("energy uJ", "energy_uj"))]
+    logits = result["logits"]
+    host = {True: "equal to the host build bit for bit", False: "NOT equal to the host build",
+            None: "no host compiler to compare with"}[logits["equal_host_build"]]
+    loop = result["inner_loop"]
+    lines = [
+        f"{result['arch']} ({result['dtype']}) on {result['profile']}: {result['core']}, "
+        f"image {result['elf']}",
+        "",
+        table(["", f"predicted ({result['runtime']})", "measured (emulated)", "ratio"], rows,
+              formats=["", ",.6g", ",.6g", ".3f"]),
+        "",
+        f"RAM measured = {measured['static_ram_bytes']:,} B static + {measured['stack_bytes']:,} B "
+        f"stack; flash = the model's text, rodata and data ({measured['harness_flash_bytes']:,} B "
+        f"of harness not counted)",
+        f"{measured['instructions']:,} instructions for one inference "
+        f"({measured['instructions_total']:,} from reset to exit)",
+    ]
+    if loop:
+        lines.append(f"inner loop: {loop['macs']} MACs in {loop['instructions']} instructions, "
+                     f"{loop['cycles']:g} cycles ({loop['macs_per_cycle']:.2f} MACs per cycle)")
+    lines += [f"logits of {logits['windows']} golden windows: "
+              f"{'equal to' if logits['equal_golden'] else 'NOT equal to'} the export's; {host}"]
+    if result["qemu"]:
+        q = result["qemu"]
+        lines.append(f"QEMU ({q['machine']}): exit {q['exit_code']}, logits "
+                     f"{'the same bits' if q['equal_emulated'] else 'DIFFERENT'} as unicorn's")
+    lines += [
+              f"timing table: {result['timing_table']}",
+              f"note: {result['note']}"]
+    return "\n".join(lines)
+
+
+# --- dse calibrate ----------------------------------------------------------------------
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from dse.calibrate import calibrate, grid
+    from dse.measure.cores import core_of
+
+    profiles = [load_profile(name) for name in args.profile]
+    cores = {core_of(profile).name for profile in profiles}
+    bar = tqdm(total=len(grid()) * len(cores), unit="run", desc="emulating",
+               disable=args.no_progress or args.json)
+    results = calibrate(profiles, write=args.write, on_sample=lambda _: bar.update())
+    bar.close()
+    if args.json:
+        _print_json([{"profile": profile.name, "core": fit.core, "written": args.write,
+                      "fit": asdict(fit)} for profile, fit in results])
+        return
+    for profile, fit in results:
+        rows = [[dtype, fit.macs_per_cycle[dtype], fit.cycles_per_elementwise[dtype],
+                 fit.cycles_per_activation[dtype], fit.per_step_overhead_cycles[dtype],
+                 fit.per_op_overhead_cycles[dtype], fit.cycles_per_input[dtype]]
+                for dtype in DTYPES]
+        print(f"{profile.name} ({fit.core}): {fit.samples} emulated architectures; cycles "
+              f"reproduced to {100 * fit.cycle_errors['max']:.1f} % at most (median "
+              f"{100 * fit.cycle_errors['median']:.1f} %), flash to "
+              f"{100 * fit.flash_errors['max']:.1f} %")
+        print(table(["dtype", "MAC/cycle", "cyc/elementwise", "cyc/activation", "cyc/step",
+                     "cyc/inference", "cyc/input"], rows,
+                    formats=["", ".3g", ".3g", ".3g", ".4g", ".4g", ".3g"]))
+        print(f"{'written to' if args.write else 'not written (add --write):'} {profile.path}")
 
 
 # --- dse experiment --------------------------------------------------------------------
@@ -644,8 +765,31 @@ def build_parser() -> argparse.ArgumentParser:
     exp_.add_argument("--epochs", type=_positive_int, help="epochs of the final training")
     exp_.add_argument("--profile", "-p", help="profile for the cost report (default: the study's)")
     exp_.add_argument("--runtime", help="the profile's runtime for the cost report")
+    exp_.add_argument("--measure", action="store_true",
+                      help="then build the C for the profile's core and emulate it (dse measure)")
     exp_.add_argument("--json", action="store_true", help="print export.json")
     exp_.set_defaults(func=_cmd_export)
+
+    meas = verbs.add_parser("measure", help="build an export for the profile's Cortex-M core, "
+                                            "run it in an emulator, compare with the cost model")
+    meas.add_argument("folder", help="a folder written by dse export")
+    meas.add_argument("--profile", "-p", help="profile (default: the one the export was priced on)")
+    meas.add_argument("--runtime", help="the runtime to predict with (default: dse-c if the "
+                                        "profile has it)")
+    meas.add_argument("--qemu", action="store_true",
+                      help="also run the image in QEMU and compare (Cortex-M3, M4, M7)")
+    meas.add_argument("--json", action="store_true", help="print one JSON object")
+    meas.set_defaults(func=_cmd_measure)
+
+    cal = verbs.add_parser("calibrate", help="fit the dse-c runtime's constants to emulated runs "
+                                             "of the exported C on a profile's core")
+    cal.add_argument("--profile", "-p", action="append", required=True,
+                     help="profile name or .toml path (repeatable; one fit per core)")
+    cal.add_argument("--write", action="store_true",
+                     help="write the fitted [runtimes.dse-c] into each profile file")
+    cal.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    cal.add_argument("--json", action="store_true", help="print the fits as JSON")
+    cal.set_defaults(func=_cmd_calibrate)
 
     exp = verbs.add_parser("experiment", help="run or verify a reproducible experiment file")
     exp.add_argument("action", choices=["run", "verify"],

@@ -46,6 +46,7 @@ class SearchConfig:
     """
 
     profile: str = "stm32l4"
+    runtime: str | None = None  # one of the profile's runtimes; None: its default
     space: str = "default"
     task: str | None = "motion"
     data: str | None = None
@@ -74,7 +75,7 @@ class SearchConfig:
             raise DseError(f"Give two or more different objectives; got {list(self.objectives)}.")
         if (self.task is None) == (self.data is None):
             raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
-        for name in ("task", "data", "data_sha256"):
+        for name in ("runtime", "task", "data", "data_sha256"):
             if getattr(self, name) is not None:
                 checks.text(name, getattr(self, name), WHERE)
         for name in BUDGETS:

@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 from dse.architecture import DTYPES, Architecture, check_choice
-from dse.hardware import Budgets, HardwareProfile
+from dse.hardware import Budgets, HardwareProfile, Runtime
 
 Convention = Literal["keras", "pytorch"]
 RamMode = Literal["window", "streaming"]
@@ -270,9 +270,11 @@ def estimate_batch(
     macs_per_cycle = _per_dtype(dti, rt.macs_per_cycle)
     cycles_per_elementwise = _per_dtype(dti, rt.cycles_per_elementwise)
     cycles_per_activation = _per_dtype(dti, rt.cycles_per_activation)
-    gru_step = (rt.gru_ops_per_step * rt.per_op_overhead_cycles if rt.gru_ops_per_step
-                else rt.per_step_overhead_cycles)  # no fused GRU kernel: one op per piece
-    step_overhead = np.where(is_lstm, rt.per_step_overhead_cycles, gru_step)
+    per_step = _per_dtype(dti, rt.per_step_overhead_cycles)
+    per_op = _per_dtype(dti, rt.per_op_overhead_cycles)
+    gru_step = (rt.gru_ops_per_step * per_op if rt.gru_ops_per_step
+                else per_step)  # no fused GRU kernel: one op per piece
+    step_overhead = np.where(is_lstm, per_step, gru_step)
     biases = count["pytorch_biases" if convention == "pytorch" else "keras_biases"]
 
     C = batch.cells  # (N, L)
@@ -317,7 +319,7 @@ def estimate_batch(
     )
     inputs = T * batch.features
     head_cycles = (K * last_cells / macs_per_cycle + K * cycles_per_elementwise
-                   + rt.per_op_overhead_cycles + inputs * rt.cycles_per_input)
+                   + per_op + inputs * _per_dtype(dti, rt.cycles_per_input))
     zeros = np.zeros(n_rows, dtype=np.int64)
     head_weights = K * last_cells * nbytes["weight"] + K * nbytes["bias"]
     if rt.layout == "dse-c":  # + the output scale, the input's mean and multiplier, tables
@@ -336,6 +338,8 @@ def estimate_batch(
              "input_scaling": zeros + inputs},
     )
     model_flash = layers.flash_bytes.sum(axis=1) + head.flash_bytes
+    if rt.layout == "dse-c":  # the exported C's own code, by cell type and dtype
+        model_flash = model_flash + _code_bytes(rt, is_lstm, dti, present.sum(axis=1))
     latency_cycles = layers.latency_cycles.sum(axis=1) + head.latency_cycles
     latency_ms = latency_cycles / profile.clock_hz * 1e3
     totals = {
@@ -386,6 +390,15 @@ def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.
     maps[np.arange(n_rows), last + 1] = batch.classes
     pairs = (maps[:, :-1] + maps[:, 1:]) * nbytes["activation"][:, None]
     return pairs.max(axis=1) + persistent + scratch
+
+
+def _code_bytes(rt: Runtime, is_lstm: np.ndarray, dtype_index: np.ndarray,
+                layers: np.ndarray) -> np.ndarray:
+    """The code of the exported C: one layer's, and more for a loop over two or more."""
+    keys = [f"{'lstm' if lstm else 'gru'}_{DTYPES[d]}" for lstm, d in zip(is_lstm, dtype_index)]
+    one = np.array([(rt.code_flash_bytes or {}).get(k, 0) for k in keys])
+    stacked = np.array([(rt.stacked_code_flash_bytes or {}).get(k, 0) for k in keys])
+    return one + stacked * (layers > 1)
 
 
 def _dse_c_ram(batch: ArchBatch, count: dict, nbytes: dict) -> np.ndarray:

@@ -28,7 +28,8 @@ from dse.resources import read_toml
 from dse.userdata import file_sha256
 
 _FIELDS = {  # key -> required; values are checked by SearchConfig, as the CLI's are
-    "name": True, "description": False, "profiles": True, "space": False, "task": False,
+    "name": True, "description": False, "profiles": True, "runtime": False, "space": False,
+    "task": False,
     "data": False, "data_sha256": False, "sampler": False, "objectives": False,
     "max_latency_ms": False, "max_energy_uj": False, "max_flash_kb": False, "max_ram_kb": False,
     "trials": True, "seed": False, "epochs": False, "batch_size": False, "workers": False,
@@ -87,6 +88,7 @@ def load_experiment(path: str | Path) -> Experiment:
         configs = tuple(
             SearchConfig(
                 profile=local(profile),  # type: ignore[arg-type]
+                runtime=data.get("runtime"),
                 space=local(data.get("space", "default")),  # type: ignore[arg-type]
                 task=data.get("task", "motion") if data_path is None else None,
                 data=data_path,  # type: ignore[arg-type]

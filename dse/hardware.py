@@ -35,14 +35,17 @@ _RUNTIME = {
     "description": ("text",),
     "reserve_flash_bytes": ("whole", 0, MAX_BYTES),
     "reserve_ram_bytes": ("whole", 0, MAX_BYTES),
-    "per_step_overhead_cycles": ("number", 0, 1e9),
-    "per_op_overhead_cycles": ("number", 0, 1e9),
     "gru_ops_per_step": ("whole", 1, 1000),
-    "cycles_per_input": ("number", 0, 1e7),
     "layout": ("text",),
     "provenance": ("text",),
 }
-_RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "cycles_per_input", "layout", "provenance")
+_RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "layout", "provenance")
+# Overheads: one number for every dtype, or a table of them (a fitted runtime's are per dtype).
+_OVERHEADS = {"per_step_overhead_cycles": (0, 1e9), "per_op_overhead_cycles": (0, 1e9),
+              "cycles_per_input": (0, 1e7)}
+# The exported C's code, by cell type and dtype ("lstm_int8"): fitted, dse-c only.
+_CODE_TABLES = ("code_flash_bytes", "stacked_code_flash_bytes")
+CODE_KEYS = tuple(f"{cell}_{dtype}" for cell in ("lstm", "gru") for dtype in DTYPES)
 LAYOUTS = ("tflm", "dse-c")
 _PER_DTYPE = {  # table -> (low, high) of each dtype's value
     "macs_per_cycle": (1e-4, 1e3),
@@ -89,26 +92,31 @@ class Runtime:
 
     ``macs_per_cycle``, ``cycles_per_activation`` (one sigmoid or tanh) and
     ``cycles_per_elementwise`` (one point-wise multiply or add) map each dtype to a
-    throughput. ``per_step_overhead_cycles`` is paid per timestep per layer by a fused
+    throughput; so do the overheads (one number in a file stands for every dtype).
+    ``per_step_overhead_cycles`` is paid per timestep per layer by a fused
     recurrent kernel. ``gru_ops_per_step`` is set where the runtime has no fused GRU kernel
     (TFLite Micro): a GRU step then runs as that many separate ops (FULLY_CONNECTED,
     LOGISTIC, TANH, MUL, ADD, ...), each paying ``per_op_overhead_cycles``, which is also
     paid once per inference for the dense head. ``cycles_per_input`` is the cost of
     standardizing and quantizing one input value. ``layout`` names how the runtime lays the
     network out in flash and RAM: ``tflm`` (an interpreter's tensors, arena and scratch) or
-    ``dse-c`` (the exported C: const arrays, per-layer state, one scratch row).
+    ``dse-c`` (the exported C: const arrays, per-layer state, one scratch row), whose code
+    size comes from ``code_flash_bytes`` (one layer) plus ``stacked_code_flash_bytes`` (two
+    or more), keyed by cell type and dtype (``lstm_int8``).
     """
 
     name: str
     reserve_flash_bytes: int
     reserve_ram_bytes: int
-    per_step_overhead_cycles: float
-    per_op_overhead_cycles: float
+    per_step_overhead_cycles: dict[str, float]
+    per_op_overhead_cycles: dict[str, float]
     macs_per_cycle: dict[str, float]
     cycles_per_activation: dict[str, float]
     cycles_per_elementwise: dict[str, float]
     gru_ops_per_step: int | None = None
-    cycles_per_input: float = 0.0
+    cycles_per_input: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DTYPES, 0.0))
+    code_flash_bytes: dict[str, int] | None = None
+    stacked_code_flash_bytes: dict[str, int] | None = None
     layout: str = "tflm"
     description: str = ""
     provenance: str = ""
@@ -141,8 +149,13 @@ class HardwareProfile:
 
     def source_of(self, key: str) -> str:
         """The source comment of a TOML key: ``clock_hz``, ``budgets.max_latency_ms``,
-        ``runtimes.tflm-cmsis-nn.macs_per_cycle.int8``."""
-        return self.sources.get(key, "")
+        ``runtimes.tflm-cmsis-nn.macs_per_cycle.int8`` (a per-dtype value written as one
+        number has that number's source)."""
+        while key:
+            if key in self.sources:
+                return self.sources[key]
+            key = key.rpartition(".")[0] if "." in key else ""
+        return ""
 
 
 def available_profiles() -> list[str]:
@@ -180,9 +193,28 @@ def _build(data: dict[str, Any], *, path: Path, sources: dict[str, str]) -> Hard
 
 
 def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any]) -> Runtime:
-    _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE), where)
+    _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE) | set(_OVERHEADS) | set(_CODE_TABLES),
+                    where)
     values = _fields({k: v for k, v in table.items() if k in _RUNTIME}, _RUNTIME, where,
                      optional=_RUNTIME_OPTIONAL)
+    for key, bounds in _OVERHEADS.items():
+        if key not in table and key == "cycles_per_input":
+            continue
+        if key not in table:
+            raise DseError(f"The {where} is missing the field {key!r}.")
+        value = table[key]
+        values[key] = (dict.fromkeys(DTYPES, checks.number(key, value, *bounds, where))
+                       if not isinstance(value, dict) else
+                       _fields(value, {d: ("number", *bounds) for d in DTYPES},
+                               f"{where.removesuffix(']')}.{key}]"))
+    for key in _CODE_TABLES:
+        if key in table:
+            values[key] = _fields(_table(table, key, where),
+                                  {k: ("whole", 0, MAX_BYTES) for k in CODE_KEYS},
+                                  f"{where.removesuffix(']')}.{key}]")
+    if values.get("layout") == "dse-c" and "code_flash_bytes" not in values:
+        raise DseError(f"The {where} has layout dse-c but no [code_flash_bytes] table "
+                       f"(run 'dse calibrate' to fit it).")
     checks.choice("layout", values.get("layout", "tflm"), LAYOUTS, where)
     for kind in ("flash", "ram"):
         if values[f"reserve_{kind}_bytes"] >= chip[f"{kind}_bytes"]:

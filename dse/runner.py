@@ -44,7 +44,8 @@ class RunOutputs:
 
 def default_study_name(config: SearchConfig) -> str:
     source = config.task if config.task else Path(str(config.data)).stem
-    return name_from(f"{Path(config.profile).stem}-{source}-{Path(config.space).stem}"
+    runtime = f"-{config.runtime}" if config.runtime else ""
+    return name_from(f"{Path(config.profile).stem}{runtime}-{source}-{Path(config.space).stem}"
                      f"-seed{config.seed}")
 
 
@@ -147,7 +148,7 @@ def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashb
     limits = config.budgets.over(profile.budgets).limits(profile)
     return dashboard.StudyView(
         name=study.study_name,
-        profile=profile.name,
+        profile=f"{profile.name} ({profile.runtime_named(config.runtime).name})",
         task=config.task or Path(str(config.data)).name,
         flash_limit_bytes=int(limits["flash_bytes"] or profile.flash_bytes),
         ram_limit_bytes=int(limits["ram_bytes"] or profile.ram_bytes),

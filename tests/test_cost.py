@@ -142,7 +142,7 @@ def test_latency_and_energy_follow_profile() -> None:
         ops.gate_macs / RUNTIME.macs_per_cycle["float32"]
         + ops.elementwise * RUNTIME.cycles_per_elementwise["float32"]
         + ops.activations * RUNTIME.cycles_per_activation["float32"]
-        + 10 * RUNTIME.per_step_overhead_cycles
+        + 10 * RUNTIME.per_step_overhead_cycles["float32"]
     )
     assert report.layers[0].latency_ms == pytest.approx(cycles / PROFILE.clock_hz * 1e3)
     assert report.energy_uj == pytest.approx(report.latency_ms * PROFILE.active_power_mw)
@@ -151,7 +151,7 @@ def test_latency_and_energy_follow_profile() -> None:
 def test_gru_pays_per_op_dispatch_without_fused_kernel() -> None:
     # Same MAC budget, but the GRU runs as gru_ops_per_step separate TFLM ops per step.
     gru = estimate(arch("gru:8", 4, T=100), PROFILE).layers[0]
-    dispatch_ms = 100 * RUNTIME.gru_ops_per_step * RUNTIME.per_op_overhead_cycles / 80e3
+    dispatch_ms = 100 * RUNTIME.gru_ops_per_step * RUNTIME.per_op_overhead_cycles["int8"] / 80e3
     assert gru.latency_ms > dispatch_ms
 
 

@@ -127,19 +127,35 @@ _GATE_LINES = {
 }
 
 
+ROWS_PER_PASS = {8: 4, 16: 2}  # gate rows whose sums stay in registers (int64 take two)
+
+
 def _dot_gates(bits: int, gates: int) -> str:
     """The dot functions for ``bits``-bit activations (32: float) and ``gates`` rows."""
     rows = ["", "stride + ", *(f"{g} * stride + " for g in range(2, gates))]
-    acc_type, cast = ("float", "") if bits == 32 else ("acc_t", "(acc_t)")
-    lines = [line.format(g=g, row=rows[g]) for g in range(gates)
-             for line in _GATE_LINES.get(bits, ())]
+    # an int8 x int16 product fits 32 bits: multiplied there, added to the (64-bit) sum
+    acc_type, cast = ("float", "") if bits == 32 else ("acc_t", "(int32_t)")
+
+    def products(gate_range: range) -> str:
+        return "\n".join(" " * 8 + line.format(g=g, row=rows[g]) for g in gate_range
+                         for line in _GATE_LINES[bits])
+
+    per_pass = ROWS_PER_PASS.get(bits, gates)
+    passes = [range(first, min(first + per_pass, gates)) for first in range(0, gates, per_pass)]
     name = "dot_f32.c.tmpl" if bits == 32 else f"dot_s{bits}.c.tmpl"
-    return _template(name).substitute(
-        accumulators=f"{acc_type} {', '.join(f'a{g} = acc[{g}]' for g in range(gates))};",
-        dsp_products="\n".join(" " * 8 + line for line in lines),
-        products="\n".join(" " * 8 + f"a{g} += {cast}w[{rows[g]}k] * x[k];"
-                           for g in range(gates)),
-        results="\n".join(f"    acc[{g}] = a{g};" for g in range(gates)))
+    values = {
+        "accumulators": f"{acc_type} {', '.join(f'a{g} = acc[{g}]' for g in range(gates))};",
+        "products": "\n".join(" " * 8 + f"a{g} += {cast}w[{rows[g]}k] * x[k];"
+                              for g in range(gates)),
+        "results": "\n".join(f"    acc[{g}] = a{g};" for g in range(gates)),
+    }
+    if bits == 8:
+        values["dsp_products"] = products(range(gates))
+    if bits == 16:
+        values["dsp_passes"] = "\n".join(_template("dot_s16_pass.c.tmpl").substitute(
+            rows=" and ".join(map(str, group)), dsp_products=products(group))
+            for group in passes)
+    return _template(name).substitute(values)
 
 
 def integer_c(net: IntNetwork, info: ModelInfo, prefix: str) -> CSource:

@@ -14,14 +14,15 @@ import capstone
 import numpy as np
 
 from dse.architecture import parse_arch
-from dse.cost import CostReport, estimate
+from dse.cost import estimate
 from dse.errors import DseError
 from dse.export import verify
 from dse.hardware import HardwareProfile
 from dse.measure.build import build_image
-from dse.measure.cores import core_of
+from dse.measure.cores import Core, core_of
 from dse.measure.elf import Elf, read_elf
 from dse.measure.emulator import Execution, emulate, require_unicorn
+from dse.measure.qemu import run_qemu
 from dse.measure.timing import TimingTable, block_cycles, count_cycles, decode_block, edge_cycles, load_table
 
 EMULATION_NOTE = ("emulated: executed instructions counted in unicorn and converted to cycles "
@@ -56,51 +57,83 @@ def read_export(folder: Path) -> Export:
         return Export(folder, report, golden["windows"], golden["logits"])
 
 
-def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = None,
-            windows: int = MEASURE_WINDOWS) -> dict[str, Any]:
-    """Build, run and count one export on ``profile``'s core; predicted against measured."""
+@dataclass(frozen=True)
+class Measurement:
+    """What one emulated build of an export gave."""
+
+    elf: Path
+    core: str
+    cycles: float  # one inference
+    instructions: int  # one inference
+    instructions_total: int  # from reset to the exit call
+    mix: dict[str, int]  # one inference's executed instructions per name
+    unclassified: dict[str, int]
+    flash_bytes: int  # the model's part of the image
+    static_ram_bytes: int
+    stack_bytes: int  # below the point the inference began
+    harness_flash_bytes: int
+    sections: dict[str, dict[str, int]]
+    logits: np.ndarray  # (windows, K) as the emulated image computed them
+    inner_loop: dict[str, Any] | None
+    layer_array_bytes: tuple[int, ...]  # each layer's weight and bias arrays in the image
+
+
+def run_image(folder: Path, core: Core, *, prefix: str, windows: np.ndarray,
+              classes: int, work: Path | None = None) -> Measurement:
+    """Build ``folder``'s model.c for ``core`` with the harness, run it, count it."""
     require_unicorn()
-    export = read_export(folder)
-    core = core_of(profile)
-    work = folder / f"measure-{core.name}"
+    work = work or folder / f"measure-{core.name}"
     work.mkdir(exist_ok=True)
-    image = build_image(folder, core, work, prefix=export.prefix,
-                        windows=export.windows[:windows])
+    image = build_image(folder, core, work, prefix=prefix, windows=windows)
     run = emulate(image.elf, core)
     elf, table = read_elf(image.elf), load_table(core.name)
     decoded = _decoded(run, table)
     count = count_cycles(run.blocks["inference"], run.edges["inference"], decoded, table)
     total = count_cycles(run.all_blocks(), run.all_edges(), decoded, table)
-    logits = _emulated_logits(run, elf, export)
+    raw = run.read(elf.address("dse_measure_logits"), 4 * len(windows) * classes)
+    layers = sum(1 for name in elf.symbols if name.startswith("L") and name.endswith("_W_X"))
+    return Measurement(
+        elf=image.elf, core=core.name, cycles=count.cycles, instructions=count.instructions,
+        instructions_total=total.instructions,
+        mix=dict(sorted(count.mix.items(), key=lambda item: -item[1])),
+        unclassified=count.unclassified, flash_bytes=image.flash_bytes("model"),
+        static_ram_bytes=image.static_ram_bytes("model"), stack_bytes=_stack_bytes(run, elf),
+        harness_flash_bytes=image.flash_bytes("harness"), sections=image.bytes_by_part,
+        logits=np.frombuffer(raw, "<f4").reshape(len(windows), classes).copy(),
+        inner_loop=_inner_loop(run, decoded, table),
+        layer_array_bytes=tuple(_layer_array_bytes(elf, k) for k in range(layers)))
+
+
+def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = None,
+            windows: int = MEASURE_WINDOWS, qemu: bool = False) -> dict[str, Any]:
+    """Build, run and count one export on ``profile``'s core; predicted against measured.
+    With ``qemu``, the same image also runs in QEMU, whose logits must be the same bits."""
+    export = read_export(folder)
+    core = core_of(profile)
+    chosen = export.windows[:windows]
+    m = run_image(folder, core, prefix=export.prefix, windows=chosen,
+                  classes=export.logits.shape[1])
     exact = export.report["dtype"] != "float32"
-    equal_golden = _equal(logits, export.logits[:len(logits)], exact=exact)
-    host = _host_logits(export, len(logits))
-    equal_host = None if host is None else bool(np.array_equal(
-        logits.view(np.uint32), host.view(np.uint32)))
-    stack_bytes = _stack_bytes(run, elf)
-    cycles = count.cycles
-    latency_ms = cycles / profile.clock_hz * 1e3
+    host = _host_logits(export, len(chosen))
+    latency_ms = m.cycles / profile.clock_hz * 1e3
     measured = {
-        "flash_bytes": image.flash_bytes("model"),
-        "static_ram_bytes": image.static_ram_bytes("model"),
-        "stack_bytes": stack_bytes,
-        "ram_bytes": image.static_ram_bytes("model") + stack_bytes,
-        "cycles": round(cycles),
-        "latency_ms": latency_ms,
-        "energy_uj": latency_ms * profile.active_power_mw,
-        "instructions": count.instructions,
-        "instructions_total": total.instructions,
-        "harness_flash_bytes": image.flash_bytes("harness"),
-        "sections": image.bytes_by_part,
+        "flash_bytes": m.flash_bytes, "static_ram_bytes": m.static_ram_bytes,
+        "stack_bytes": m.stack_bytes, "ram_bytes": m.static_ram_bytes + m.stack_bytes,
+        "cycles": round(m.cycles), "latency_ms": latency_ms,
+        "energy_uj": latency_ms * profile.active_power_mw, "instructions": m.instructions,
+        "instructions_total": m.instructions_total,
+        "harness_flash_bytes": m.harness_flash_bytes, "sections": m.sections,
     }
     arch = parse_arch(export.report["arch"], dtype=export.report["dtype"],
                       **export.report["shape"])
     runtime_name = runtime or ("dse-c" if "dse-c" in profile.runtimes else None)
     report = estimate(arch, profile, runtime=runtime_name)
-    predicted = _predicted(report, profile)
+    predicted = {"flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
+                 "cycles": round(report.latency_cycles), "latency_ms": report.latency_ms,
+                 "energy_uj": report.energy_uj, "estimate": True}
     return {
         "export": str(folder),
-        "elf": str(image.elf),
+        "elf": str(m.elf),
         "core": core.name,
         "profile": profile.name,
         "runtime": report.runtime,
@@ -110,15 +143,29 @@ def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = Non
         "predicted": predicted,
         "ratios": {key: (predicted[key] / measured[key] if measured[key] else None)
                    for key in ("flash_bytes", "ram_bytes", "cycles", "latency_ms", "energy_uj")},
-        "layers": _layer_flash(elf, report),
-        "instruction_mix": dict(sorted(count.mix.items(), key=lambda item: -item[1])),
-        "unclassified_instructions": count.unclassified,
-        "inner_loop": _inner_loop(run, decoded, table),
-        "logits": {"windows": len(logits), "equal_golden": equal_golden,
-                   "equal_host_build": equal_host},
-        "timing_table": table.summary,
+        "layers": [{"layer": layer.name, "measured_array_bytes": size,
+                    "predicted_flash_bytes": layer.flash_bytes}
+                   for layer, size in zip(report.layers, m.layer_array_bytes)],
+        "instruction_mix": m.mix,
+        "unclassified_instructions": m.unclassified,
+        "inner_loop": m.inner_loop,
+        "logits": {"windows": len(chosen),
+                   "equal_golden": _equal(m.logits, export.logits[:len(chosen)], exact=exact),
+                   "equal_host_build": None if host is None else bool(np.array_equal(
+                       m.logits.view(np.uint32), host.view(np.uint32)))},
+        "qemu": _cross_check(m, core) if qemu else None,
+        "timing_table": load_table(core.name).summary,
         "note": EMULATION_NOTE,
     }
+
+
+def _cross_check(m: Measurement, core: Core) -> dict[str, Any]:
+    """The image in QEMU: it must reach the exit and print the logits unicorn computed."""
+    run = run_qemu(m.elf, core)
+    logits = run.logits(*m.logits.shape) if run.exit_code == 0 else None
+    return {"machine": core.qemu_machine, "exit_code": run.exit_code,
+            "equal_emulated": logits is not None and bool(np.array_equal(
+                logits.view(np.uint32), m.logits.view(np.uint32)))}
 
 
 def _decoded(run: Execution, table: TimingTable) -> dict:
@@ -126,13 +173,6 @@ def _decoded(run: Execution, table: TimingTable) -> dict:
     engine = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
     engine.detail = True
     return {key: decode_block(engine, code, key[0], table) for key, code in run.code.items()}
-
-
-def _emulated_logits(run: Execution, elf: Elf, export: Export) -> np.ndarray:
-    windows = min(MEASURE_WINDOWS, len(export.windows))
-    classes = export.logits.shape[1]
-    raw = run.read(elf.address("dse_measure_logits"), 4 * windows * classes)
-    return np.frombuffer(raw, "<f4").reshape(windows, classes).copy()
 
 
 def _equal(a: np.ndarray, b: np.ndarray, *, exact: bool) -> bool:
@@ -162,25 +202,10 @@ def _stack_bytes(run: Execution, elf: Elf) -> int:
     return max(0, top - lowest)
 
 
-def _predicted(report: CostReport, profile: HardwareProfile) -> dict[str, Any]:
-    return {"flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
-            "cycles": round(report.latency_cycles), "latency_ms": report.latency_ms,
-            "energy_uj": report.energy_uj, "estimate": True}
-
-
-def _layer_flash(elf: Elf, report: CostReport) -> list[dict[str, Any]]:
-    """Per layer: the flash of its arrays in the linked image (from the symbol table)
-    against the cost model's layer flash."""
-    symbols = elf.symbols
-    rows = []
-    for index, layer in enumerate(report.layers[:-1]):
-        prefix = f"L{index + 1}_"
-        arrays = sum(size for name, (_, size) in symbols.items()
-                     if name.startswith(prefix) and name.split("_", 1)[1] in
-                     ("W_X", "W_H", "BIAS_X", "BIAS_H"))
-        rows.append({"layer": layer.name, "measured_array_bytes": arrays,
-                     "predicted_flash_bytes": layer.flash_bytes})
-    return rows
+def _layer_array_bytes(elf: Elf, index: int) -> int:
+    """The bytes of layer ``index``'s weight and bias arrays (L1_W_X, L1_W_H, ...)."""
+    return sum(elf.symbols.get(f"L{index + 1}_{part}", (0, 0))[1]
+               for part in ("W_X", "W_H", "BIAS_X", "BIAS_H"))
 
 
 def _inner_loop(run: Execution, decoded: dict, table: TimingTable) -> dict[str, Any] | None:

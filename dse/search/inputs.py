@@ -28,6 +28,7 @@ def resolve(config: SearchConfig) -> SearchInputs:
     """Load the profile, space and data a config names; check the data file's checksum and
     that the sampler can run."""
     profile = load_profile(config.profile)
+    profile.runtime_named(config.runtime)  # refused now if the profile has no such runtime
     space = load_space(config.space)
     check_sampler(config, space)
     if config.data is not None:

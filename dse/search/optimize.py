@@ -174,8 +174,8 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, s
         cell, cells, dtype = space.suggest(trial)
         arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
                             shape.classes)
-        report = estimate(arch, inputs.profile, ram_mode=space.ram_mode,  # type: ignore[arg-type]
-                          budgets=config.budgets)
+        report = estimate(arch, inputs.profile, runtime=config.runtime,
+                          ram_mode=space.ram_mode, budgets=config.budgets)  # type: ignore[arg-type]
         record_constraints(trial, report)
         key = arch_key(arch)
         if not report.fits:
