@@ -24,6 +24,20 @@ def dse():
     return run_dse
 
 
+def need(package: str):
+    """``package``, imported; a skip where it is missing, but a failure in CI, which
+    installs every test dependency (a test that hides is a defect)."""
+    import importlib
+    import os
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail(f"{package} is not installed: .ci/run must install it")
+        pytest.skip(f"{package} is not installed", allow_module_level=True)
+
+
 def _free_port() -> int:
     import socket
 

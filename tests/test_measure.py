@@ -1,0 +1,298 @@
+"""The measuring instrument: exports built for Cortex-M4 and M0+, run in unicorn (and QEMU)
+to the semihosting exit with the host build's logits; the timing tables against the Arm
+manuals' own examples; the calibration's fit recovering known constants."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dse.architecture import DTYPES, Architecture, parse_arch
+from dse.cost import estimate
+from dse.errors import DseError
+from dse.hardware import CODE_KEYS, load_profile
+from dse.resources import data_dir
+
+from conftest import need
+
+capstone = need("capstone")
+need("unicorn")
+ARM = shutil.which("arm-none-eabi-gcc")
+needs_toolchain = pytest.mark.skipif(ARM is None and not os.environ.get("CI"),
+                                     reason="no arm-none-eabi-gcc")
+QUICK = ["--epochs", "1", "--seeds", "1", "--format", "c"]
+
+
+def dse(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=900, env=env)
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    """A small LSTM and a small GRU, trained briefly and exported as C."""
+    root = tmp_path_factory.mktemp("exports")
+    made = {}
+    for arch in ("lstm:8", "gru:8"):
+        out = root / arch.replace(":", "-")
+        done = dse("export", "--arch", arch, "--dtype", "int8", "--task", "motion", "--out",
+                   str(out), "--profile", "stm32l4", *QUICK, cwd=root)
+        assert done.returncode == 0, done.stderr
+        made[arch] = out
+    return made
+
+
+@needs_toolchain
+@pytest.mark.parametrize("profile", ["stm32l4", "samd21"])  # Cortex-M4F and Cortex-M0+
+@pytest.mark.parametrize("arch", ["lstm:8", "gru:8"])
+def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp_path,
+                                                                   profile: str, arch: str) -> None:
+    done = dse("measure", str(exports[arch]), "--profile", profile, "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["core"] == {"stm32l4": "cortex-m4", "samd21": "cortex-m0plus"}[profile]
+    assert Path(result["elf"]).is_file() and result["runtime"] == "dse-c"
+    assert result["logits"] == {"windows": 4, "equal_golden": True, "equal_host_build": True}
+    measured, predicted = result["measured"], result["predicted"]
+    for key in ("flash_bytes", "ram_bytes", "cycles", "latency_ms", "energy_uj"):
+        assert measured[key] > 0 and predicted[key] > 0, key
+    assert 0 < measured["instructions"] < measured["instructions_total"]
+    assert measured["cycles"] >= measured["instructions"]  # no instruction takes under a cycle
+    assert measured["stack_bytes"] > 0 and measured["ram_bytes"] == (
+        measured["static_ram_bytes"] + measured["stack_bytes"])
+    assert sum(result["instruction_mix"].values()) == measured["instructions"]
+    assert result["unclassified_instructions"] == {}  # the timing table knows every one
+    assert predicted["estimate"] is True and "not a board measurement" in result["note"]
+    # static RAM is exact in the cost model: the states, one scratch row, one input step
+    report = estimate(parse_arch(arch, features=6, timesteps=48, classes=6),
+                      load_profile(profile), runtime="dse-c")
+    static = report.ram_bytes - load_profile(profile).runtime_named("dse-c").reserve_ram_bytes
+    assert measured["static_ram_bytes"] == static
+    if profile == "stm32l4":  # the DSP core runs the SMLAD kernels
+        assert result["instruction_mix"].get("smlad", 0) > 0
+        gates = 4 if arch.startswith("lstm") else 3  # four input words per gate row per pass
+        assert result["inner_loop"]["macs"] == 4 * gates
+    else:
+        assert "smlad" not in result["instruction_mix"]
+
+
+@needs_toolchain
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None and not os.environ.get("CI"),
+                    reason="no qemu-system-arm")
+def test_the_cortex_m4_image_runs_unchanged_in_qemu(exports, tmp_path) -> None:
+    done = dse("measure", str(exports["lstm:8"]), "--qemu", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    qemu = json.loads(done.stdout)["qemu"]
+    assert qemu == {"machine": "mps2-an386", "exit_code": 0, "equal_emulated": True}
+    text = dse("measure", str(exports["gru:8"]), "--qemu", cwd=tmp_path)
+    assert "QEMU (mps2-an386): exit 0, logits the same bits as unicorn's" in text.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--profile", "esp32s3"], "has a Xtensa LX7 (2 cores, one used) core; dse can build and "
+                               "emulate only Arm Cortex-M cores"),
+    (["--profile", "nope"], "Unknown profile 'nope'"),
+])
+def test_bad_measure_input_is_one_line(exports, tmp_path, args: list[str], message: str) -> None:
+    done = dse("measure", str(exports["lstm:8"]), *args, cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert message in done.stderr
+
+
+def test_a_folder_that_is_not_an_export_is_one_line(tmp_path) -> None:
+    (tmp_path / "model.c").write_text("int x;\n")
+    done = dse("measure", str(tmp_path), "--profile", "stm32l4", cwd=tmp_path)
+    assert done.returncode == 2
+    assert f"{tmp_path} is not a dse export with C: it has no export.json" in done.stderr
+
+
+def test_a_missing_emulator_says_what_to_install(exports, tmp_path) -> None:
+    hidden = tmp_path / "hidden" / "unicorn"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text('raise ImportError("hidden by the test")\n')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "hidden"))
+    done = dse("measure", str(exports["lstm:8"]), cwd=tmp_path, env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ('dse: error: Measuring needs the emulator: pip install '
+                                   '"dse[measure]" (unicorn and capstone).')
+
+
+# --- the dse-c runtime in the cost model ---------------------------------------------------
+
+def test_a_profile_with_the_dse_c_runtime_prices_architectures(tmp_path) -> None:
+    profile = load_profile("stm32l4")
+    runtime = profile.runtime_named("dse-c")
+    assert runtime.layout == "dse-c" and "fitted to emulation" in runtime.provenance
+    arch = parse_arch("lstm:64,32", features=6, timesteps=48, classes=6)
+    report = estimate(arch, profile, runtime="dse-c")
+    weights = 4 * 64 * 70 + 4 * 32 * 96 + 6 * 32  # int8 bytes
+    biases = 4 * (4 * 64 + 4 * 32 + 6)  # int32
+    descriptors = 2 * (40 + 16 * 4)
+    fixed = 4 + 8 * 6 + 2 * 257 * 2  # output scale, input mean and multiplier, tables
+    code = runtime.code_flash_bytes["lstm_int8"] + runtime.stacked_code_flash_bytes["lstm_int8"]
+    assert report.flash_bytes == weights + biases + descriptors + fixed + code
+    states = 64 * 3 + 32 * 3 + 64 + 6  # h + int16 c per layer, one scratch row, one input
+    assert report.ram_bytes == states + runtime.reserve_ram_bytes
+    tflm = estimate(arch, profile)
+    assert tflm.runtime == "tflm-cmsis-nn" and tflm.flash_bytes > report.flash_bytes + 60_000
+    # the same profile file, with dse-c as its default runtime
+    path = tmp_path / "board.toml"
+    path.write_text((data_dir("hardware_profiles") / "stm32l4.toml").read_text().replace(
+        'runtime = "tflm-cmsis-nn"', 'runtime = "dse-c"'))
+    assert estimate(arch, load_profile(str(path))).flash_bytes == report.flash_bytes
+
+
+def test_every_shipped_cortex_m_profile_has_a_fitted_dse_c_runtime() -> None:
+    from dse.hardware import available_profiles
+
+    for name in available_profiles():
+        profile = load_profile(name)
+        if profile.core.startswith("Xtensa"):
+            assert "dse-c" not in profile.runtimes  # beyond this toolchain: estimates only
+            continue
+        runtime = profile.runtime_named("dse-c")
+        assert "fitted to emulation" in runtime.provenance, name
+        assert set(runtime.code_flash_bytes) == set(CODE_KEYS)
+
+
+# --- the timing tables against the manuals' examples ---------------------------------------
+
+M4_CODE = bytes.fromhex("08681168485911685a680431086810bdfee7002808bf012120ee810a70ee021a")
+M0_CODE = bytes.fromhex("10bdfff7feff08681168")
+
+
+def decoded(code: bytes, core: str) -> list:
+    from dse.measure.timing import decode_block, load_table
+
+    engine = capstone.Cs(capstone.CS_ARCH_ARM, capstone.CS_MODE_THUMB | capstone.CS_MODE_MCLASS)
+    engine.detail = True
+    return decode_block(engine, code, 0, load_table(core))
+
+
+def cycles(block: list, core: str) -> float:
+    from dse.measure.timing import block_cycles, load_table
+
+    return block_cycles(block, load_table(core))
+
+
+def test_cortex_m4_load_pipelining_as_the_trm_counts_it() -> None:
+    code = decoded(M4_CODE, "cortex-m4")
+    # DDI 0439D 3.3.2: "LDR R0,[R1]; LDR R1,[R2] - normally three cycles total"
+    assert cycles(code[0:2], "cortex-m4") == 3
+    # "LDR R0,[R1,R5]; LDR R1,[R2]; LDR R2,[R3,#4] - normally four cycles total"
+    assert cycles(code[2:5], "cortex-m4") == 4
+    # an address computed by the instruction before stalls one cycle (no forwarding path)
+    assert cycles(code[5:7], "cortex-m4") == 1 + 2 + 1
+
+
+def test_cortex_m4_branches_it_folding_and_fp_results() -> None:
+    from dse.measure.timing import edge_cycles, load_table
+
+    table, code = load_table("cortex-m4"), decoded(M4_CODE, "cortex-m4")
+    pop, branch = code[7], code[8]
+    assert cycles([pop], "cortex-m4") == 1 + 2  # POP {r4, pc}: 1 + N ...
+    assert edge_cycles([pop], code[0:1], table) == 3  # ... + P when it returns elsewhere
+    assert edge_cycles([branch], [branch], table) == 2  # B to itself: taken, 1 + P
+    cmp, it, moveq = code[9:12]
+    assert cycles([cmp, it, moveq], "cortex-m4") == 2  # IT folded after a 16-bit CMP
+    vmul, vadd = code[12:14]
+    assert cycles([vmul, vadd], "cortex-m4") == 3  # VADD reads VMUL's result: +1
+
+
+def test_cortex_m0plus_timing_as_the_trm_counts_it() -> None:
+    from dse.measure.timing import edge_cycles, load_table
+
+    table, code = load_table("cortex-m0plus"), decoded(M0_CODE, "cortex-m0plus")
+    pop, bl, first, second = code
+    assert cycles([pop], "cortex-m0plus") + edge_cycles([pop], [first], table) == 5  # 3 + N
+    assert cycles([bl], "cortex-m0plus") + edge_cycles([bl], [bl], table) == 3
+    assert cycles([first, second], "cortex-m0plus") == 4  # loads 2 each: no pipelining
+
+
+def test_every_timing_table_loads_with_sources() -> None:
+    import tomllib
+
+    from dse.measure.cores import CORES
+    from dse.measure.timing import load_table
+
+    from importlib import resources
+
+    for core in CORES:
+        table = load_table(core)
+        raw = tomllib.loads(resources.files("dse.measure").joinpath("timing", f"{core}.toml")
+                            .read_text())
+        names = [i for entry in raw["class"].values() for i in entry["ids"]]
+        assert len(names) == len(set(names)), f"{core}: an instruction in two classes"
+        for name, entry in raw["class"].items():  # a source, or what the estimate rests on
+            assert len(entry["source"]) > 15 or entry.get("estimate"), f"{core} {name}"
+        assert table.by_name["ldr"].cycles >= 1
+
+
+# --- the calibration -------------------------------------------------------------------------
+
+def test_the_fit_recovers_known_constants(tmp_path) -> None:
+    """Samples made by the cost model itself, from known constants, fit back to them."""
+    from dataclasses import replace
+
+    from dse.calibrate import Sample, fit, grid, runtime_section, with_runtime_section
+
+    profile = load_profile("stm32l4")
+    known = replace(profile.runtime_named("dse-c"),
+                    macs_per_cycle={"int8": 0.5, "int16": 0.25, "float32": 0.2},
+                    cycles_per_elementwise=dict.fromkeys(DTYPES, 12.0),
+                    cycles_per_activation={"int8": 80.0, "int16": 120.0, "float32": 90.0},
+                    per_step_overhead_cycles=dict.fromkeys(DTYPES, 300.0),
+                    per_op_overhead_cycles=dict.fromkeys(DTYPES, 1500.0),
+                    cycles_per_input=dict.fromkeys(DTYPES, 40.0))
+    truth = replace(profile, runtimes={"dse-c": known}, runtime="dse-c")
+    samples = []
+    for arch in grid():
+        report = estimate(arch, truth)
+        static = report.ram_bytes - known.reserve_ram_bytes
+        samples.append(Sample(arch, report.latency_cycles, report.flash_bytes, static, 200))
+    result = fit("cortex-m4", samples, profile)
+    assert result.cycle_errors["max"] < 1e-9 and result.flash_errors["max"] == 0
+    assert result.macs_per_cycle == pytest.approx(known.macs_per_cycle)
+    assert result.cycles_per_activation == pytest.approx(known.cycles_per_activation)
+    assert result.per_op_overhead_cycles == pytest.approx(known.per_op_overhead_cycles)
+    assert result.code_flash_bytes == known.code_flash_bytes and result.reserve_ram_bytes == 200
+    # written into a profile file, the fit prices as the fitted runtime does
+    path = tmp_path / "board.toml"
+    path.write_text(with_runtime_section((data_dir("hardware_profiles") / "stm32l4.toml")
+                                         .read_text(), runtime_section(result, date="today")))
+    arch = Architecture("gru", (40, 24), "int16", 6, 48, 6)
+    assert estimate(arch, load_profile(str(path)), runtime="dse-c").latency_cycles == \
+        pytest.approx(estimate(arch, truth).latency_cycles)
+    assert load_profile(str(path)).runtime_named("dse-c").provenance.startswith(
+        "fitted to emulation (dse calibrate, cortex-m4, 48 architectures, today)")
+
+
+def test_nonnegative_least_squares_never_goes_below_zero() -> None:
+    from dse.calibrate import nonnegative_least_squares
+
+    X = np.array([[1.0, 1.0], [1.0, 2.0], [1.0, 3.0]])
+    y = np.array([3.0, 2.0, 1.0])  # the unconstrained slope would be -1
+    assert nonnegative_least_squares(X, y) == pytest.approx([2.0, 0.0])
+
+
+def test_counts_and_cycles_add_up() -> None:
+    from dse.measure.timing import count_cycles, load_table
+
+    code = decoded(M4_CODE[:4], "cortex-m4")  # the two pipelined loads, run 5 times
+    key = (0, 4)
+    result = count_cycles(Counter({key: 5}), Counter({(None, key): 1, (key, key): 4}),
+                          {key: code}, load_table("cortex-m4"))
+    assert result.instructions == 10 and result.mix == {"ldr": 10}
+    # 5 x 3 cycles; across the 4 edges the first load's address is the second's result
+    # (r1), so they do not pipeline: nothing taken off
+    assert result.cycles == 5 * 3
+    with pytest.raises(DseError, match="does not decode as Thumb code"):
+        decoded(b"\xff", "cortex-m4")
