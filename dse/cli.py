@@ -116,7 +116,7 @@ def _show_profile(profile: HardwareProfile, *, as_json: bool) -> None:
         _print_json(dict(_profile_summary(profile), sources=profile.sources))
         return
     chip = {k: v for k, v in asdict(profile).items() if k not in ("sources", "runtimes", "path")}
-    rows = [[key, "-" if value is None else value, profile.source_of(key)]
+    rows = [[f"budgets.{key}", value, profile.source_of(f"budgets.{key}")]
             for key, value in chip.pop("budgets").items() if value is not None]
     rows = [[key, value, profile.source_of(key)] for key, value in chip.items()] + rows
     for runtime in profile.runtimes.values():
@@ -299,14 +299,31 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=_seed, default=0, help="seed of sampler, data and proxy")
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    from dse.config import DEFAULT_TRIALS
+def _add_training_options(parser: argparse.ArgumentParser, *, new_study: bool) -> None:
+    from dse.config import DEFAULT_CONFIRM_SEEDS, DEFAULT_TRAININGS
 
-    parser.add_argument("--trials", type=_positive_int,
-                        help=f"finished trials the study should hold (a new study: default "
-                             f"{DEFAULT_TRIALS}; an existing one keeps its target; rerunning "
-                             f"resumes to it)")
+    default = (f"a new study: default {DEFAULT_TRAININGS}; an existing one keeps its target"
+               if new_study else "default: the target the study holds")
+    parser.add_argument("--trainings", type=_positive_int,
+                        help=f"networks to train: each training scores every dtype of its "
+                             f"network that fits, one trial each ({default}; rerunning resumes "
+                             f"to it)")
+    parser.add_argument("--trials", type=_renamed_trials, help=argparse.SUPPRESS)
+    parser.add_argument("--confirm-seeds", type=_whole(0, 64), metavar="K",
+                        help=f"after the search, train the front's networks and those within "
+                             f"the proxy's noise of it with K more seeds and build the front "
+                             f"from the means (default {DEFAULT_CONFIRM_SEEDS}; 0: off)")
     parser.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
+
+
+def _renamed_trials(text: str) -> int:
+    raise argparse.ArgumentTypeError(
+        "the search budget counts trainings now (one training scores every dtype of a "
+        f"network, one trial each): use --trainings {text}")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_training_options(parser, new_study=True)
     parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
     parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
     parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
@@ -329,8 +346,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
         profile=args.profile, runtime=args.runtime, space=args.space, task=task, data=args.data,
         data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
         objectives=tuple(args.objectives), **{name: getattr(args, name) for name in BUDGETS},
-        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, trials=args.trials,
-        timeout_s=args.timeout,
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        trainings=args.trainings, timeout_s=args.timeout, confirm_seeds=args.confirm_seeds,
     )
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -345,9 +362,10 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     from dse.paths import check_name
     from dse.search import stored_config
 
-    overrides = {"trials": args.trials} if args.trials else {}
-    if args.timeout:
-        overrides["timeout_s"] = args.timeout
+    overrides = {name: value for name, value in (("trainings", args.trainings),
+                                                 ("timeout_s", args.timeout),
+                                                 ("confirm_seeds", args.confirm_seeds))
+                 if value is not None}
     config = stored_config(args.storage, check_name(args.study), **overrides)
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -368,20 +386,23 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
         "complete": int((trials["state"] == "COMPLETE").sum()),
         "feasible": int(trials["feasible"].sum()),
         "trained": int(trials["trained"].sum()),
+        "confirmed": int(trials.loc[trials["seeds"] > 1, "arch"].nunique()),
         "pareto": outputs.pareto[PARETO_TABLE].to_dict(orient="records"),
     }
     if as_json:
         _print_json(summary)
         return
-    print(f"study {summary['study']}: {summary['complete']} trials, {summary['feasible']} "
-          f"feasible, {summary['trained']} trained; outputs in {summary['out_dir']}/")
-    rows = [[r["arch"], r["dtype"], r["accuracy"], r["accuracy_quantized"], r["latency_ms"],
-             kib(r["flash_bytes"]), kib(r["ram_bytes"]), r["energy_uj"]]
-            for r in summary["pareto"]]
-    print(f"Pareto front ({len(rows)} architectures; latency, flash, RAM and energy are "
-          f"cost-model estimates):")
-    print(table(["arch", "dtype", "accuracy", "acc (quant)", "latency ms", "flash", "RAM",
-                 "energy uJ"], rows, formats=["", "", ".3f", ".3f", ",.2f", "", "", ",.1f"]))
+    print(f"study {summary['study']}: {summary['trained']} networks trained, "
+          f"{summary['complete']} trials ({summary['feasible']} feasible); outputs in "
+          f"{summary['out_dir']}/")
+    rows = [[r["arch"], r["dtype"], r["accuracy_mean"], r["accuracy_quantized_mean"],
+             r["accuracy_quantized_std"], r["seeds"], r["latency_ms"], kib(r["flash_bytes"]),
+             kib(r["ram_bytes"]), r["energy_uj"]] for r in summary["pareto"]]
+    print(f"Pareto front ({len(rows)} candidates; accuracies are means over the seeds, +- their "
+          f"standard deviation; latency, flash, RAM and energy are cost-model estimates):")
+    print(table(["arch", "dtype", "accuracy", "acc (quant)", "+-", "seeds", "latency ms",
+                 "flash", "RAM", "energy uJ"], rows,
+                formats=["", "", ".3f", ".3f", ".3f", "", ",.2f", "", "", ",.1f"]))
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> None:
@@ -565,10 +586,13 @@ def _cmd_measure(args: argparse.Namespace) -> None:
 def format_measurement(result: dict) -> str:
     """Predicted (cost model) against measured (emulation), with the ratios."""
     measured, predicted = result["measured"], result["predicted"]
-    rows = [[label, predicted[key], measured[key], result["ratios"][key]]
-            for label, key in (("flash B", "flash_bytes"), ("RAM B", "ram_bytes"),
-                               ("cycles", "cycles"), ("latency ms", "latency_ms"),
-                               ("energy uJ", "energy_uj"))]
+    rows = [[label, format(predicted[key], spec), format(measured[key], spec),
+             result["ratios"][key]]
+            for label, key, spec in (("flash B", "flash_bytes", ",.0f"),
+                                     ("RAM B", "ram_bytes", ",.0f"),
+                                     ("cycles", "cycles", ",.0f"),
+                                     ("latency ms", "latency_ms", ",.3f"),
+                                     ("energy uJ", "energy_uj", ",.2f"))]
     logits = result["logits"]
     host = {True: "equal to the host build bit for bit", False: "NOT equal to the host build",
             None: "no host compiler to compare with"}[logits["equal_host_build"]]
@@ -578,7 +602,7 @@ def format_measurement(result: dict) -> str:
         f"image {result['elf']}",
         "",
         table(["", f"predicted ({result['runtime']})", "measured (emulated)", "ratio"], rows,
-              formats=["", ",.6g", ",.6g", ".3f"]),
+              formats=["", "", "", ".3f"]),
         "",
         f"RAM measured = {measured['static_ram_bytes']:,} B static + {measured['stack_bytes']:,} B "
         f"stack; flash = the model's text, rodata and data ({measured['harness_flash_bytes']:,} B "
@@ -724,9 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker = verbs.add_parser("worker", help="join a shared study (e.g. on PostgreSQL)")
     worker.add_argument("--storage", required=True, help="storage URL of the shared study")
     worker.add_argument("--study", required=True, help="study name")
-    worker.add_argument("--trials", type=_positive_int,
-                        help="change the study's trial target (default: the target it holds)")
-    worker.add_argument("--timeout", type=_positive_float, help="stop asking after S seconds")
+    _add_training_options(worker, new_study=False)
     worker.add_argument("--workers", type=_workers, default=1, help="local processes")
     worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")

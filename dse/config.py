@@ -14,7 +14,7 @@ from dse import checks
 from dse.errors import DseError
 from dse.hardware import Budgets
 
-SAMPLERS = ("auto", "tpe", "nsga2", "gp", "random", "grid")
+SAMPLERS = ("auto", "ehvi", "tpe", "nsga2", "gp", "random", "grid")
 AUTO_SAMPLER = "tpe"  # chosen by experiments/bench/samplers.py (docs/benchmarks.md)
 OBJECTIVES = {  # name -> direction
     "accuracy_quantized": "maximize",
@@ -27,7 +27,8 @@ OBJECTIVES = {  # name -> direction
     "macc": "minimize",
 }
 ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
-DEFAULT_TRIALS = 100  # about 1.5 minutes on 2 cores for stm32l4 + motion (README)
+DEFAULT_TRAININGS = 60  # chosen with experiments/bench/default_run.py (docs/benchmarks.md)
+DEFAULT_CONFIRM_SEEDS = 2  # chosen with experiments/bench/noise.py (docs/benchmarks.md)
 MAX_SEED = 2**32 - 1
 MAX_WORKERS = 256  # local worker processes: more only thrash
 BUDGETS = ("max_latency_ms", "max_energy_uj", "max_flash_kb", "max_ram_kb")
@@ -38,9 +39,12 @@ WHERE = "the search config"
 class SearchConfig:
     """Everything that decides a study's results. Storage, workers and output folder do not.
 
-    ``trials`` and ``timeout_s`` say how long to search, not what is found, so a study may be
-    resumed with other values of them; ``trials=None`` means the study's stored target (or
-    :data:`DEFAULT_TRIALS` for a new study). Budgets default to the profile's ``[budgets]``;
+    ``trainings`` (networks to train: each training records every feasible dtype of its
+    network) and ``timeout_s`` say how long to search, not what is found, so a study may be
+    resumed with other values of them; ``trainings=None`` means the study's stored target
+    (or :data:`DEFAULT_TRAININGS` for a new study). ``confirm_seeds`` extra trainings of the
+    front's networks and of those within the noise of it decide the final front (None:
+    :data:`DEFAULT_CONFIRM_SEEDS`). Budgets default to the profile's ``[budgets]``;
     ``max_flash_kb`` and ``max_ram_kb`` are in KiB (1024 bytes) and cover what the network
     brings: the model and its runtime.
     """
@@ -60,8 +64,9 @@ class SearchConfig:
     epochs: int | None = None
     batch_size: int | None = None
     seed: int = 0
-    trials: int | None = None
+    trainings: int | None = None
     timeout_s: float | None = None
+    confirm_seeds: int | None = None
 
     def __post_init__(self) -> None:
         checks.text("profile", self.profile, WHERE)
@@ -86,8 +91,10 @@ class SearchConfig:
         if self.batch_size is not None:
             checks.whole("batch_size", self.batch_size, 1, 1_000_000, WHERE)
         checks.whole("seed", self.seed, 0, MAX_SEED, WHERE)
-        if self.trials is not None:
-            checks.whole("trials", self.trials, 1, 1_000_000, WHERE)
+        if self.trainings is not None:
+            checks.whole("trainings", self.trainings, 1, 1_000_000, WHERE)
+        if self.confirm_seeds is not None:
+            checks.whole("confirm_seeds", self.confirm_seeds, 0, 64, WHERE)
         if self.timeout_s is not None:
             checks.positive("timeout_s", self.timeout_s, WHERE)
 
@@ -99,7 +106,7 @@ class SearchConfig:
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a study to be resumed or joined."""
         data = asdict(self)
-        for name in ("trials", "timeout_s"):
+        for name in ("trainings", "timeout_s", "confirm_seeds"):
             data.pop(name)
         data["objectives"] = list(self.objectives)
         return data

@@ -20,14 +20,17 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from dse.errors import DseError
+from dse.pareto import hypervolume_2d
 
 CELL_COLOURS = {"lstm": "#1f77b4", "gru": "#d95f02"}
 DTYPE_SYMBOLS = {"int8": "circle", "int16": "square", "float32": "diamond"}
 INFEASIBLE_COLOUR = "#9a9a9a"
 HOVER_COLUMNS = ["arch", "dtype", "params", "macc", "flash_kib", "ram_kib", "latency_ms",
-                 "energy_uj", "accuracy", "accuracy_quantized", "violations", "number"]
+                 "energy_uj", "accuracy_mean", "accuracy_quantized_mean", "violations", "number",
+                 "spread", "seeds"]
 HOVER = ("<b>%{customdata[0]}</b> (%{customdata[1]}), trial %{customdata[11]}<br>"
-         "accuracy %{customdata[9]:.3f} quantized, %{customdata[8]:.3f} float<br>"
+         "accuracy %{customdata[9]:.3f} quantized, %{customdata[8]:.3f} float "
+         "(mean of %{customdata[13]} seeds%{customdata[12]})<br>"
          "latency %{customdata[6]:.2f} ms, energy %{customdata[7]:,.0f} uJ<br>"
          "flash %{customdata[4]:.1f} KiB, RAM %{customdata[5]:.1f} KiB<br>"
          "%{customdata[2]:,} params, %{customdata[3]:,} MACC<br>%{customdata[10]}<extra></extra>")
@@ -86,12 +89,17 @@ def accuracy_objective(view: StudyView) -> str:
                 "accuracy_quantized")
 
 
+def accuracy_title(column: str) -> str:
+    """``accuracy_quantized_mean`` -> ``accuracy quantized (test split, mean over seeds)``."""
+    return f"{column.removesuffix('_mean').replace('_', ' ')} (test split, mean over seeds)"
+
+
 @dataclass(frozen=True)
 class StudyData:
     """The picture's data for one study: no plotly in here."""
 
     view: StudyView
-    accuracy: str  # the y column: the study's accuracy objective
+    accuracy: str  # the y column: the mean over seeds of the study's accuracy objective
     axes: tuple[Axis, ...]  # x of the three scatter panels; the first carries the front
     points: pd.DataFrame  # one row per distinct architecture; ``status`` and plot columns
     front: pd.DataFrame  # the step line on the first panel (two objectives only)
@@ -151,10 +159,13 @@ def accuracy_ticks(low: float, high: float) -> tuple[float, ...]:
 
 
 def _study_data(view: StudyView) -> StudyData:
-    trials, accuracy_column, axes = view.trials, accuracy_objective(view), cost_axes(view)
+    trials, axes = view.trials, cost_axes(view)
+    accuracy_column = f"{accuracy_objective(view)}_mean"
     shown = trials[trials["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"]).copy()
     shown["flash_kib"] = shown["flash_bytes"] / 1024
     shown["ram_kib"] = shown["ram_bytes"] / 1024
+    spread = shown[f"{accuracy_objective(view)}_std"]
+    shown["spread"] = [f" ± {value:.3f}" if value == value else "" for value in spread]
     scored = shown["feasible"].astype(bool) & shown[accuracy_column].notna()
     on_front = shown["pareto"].astype(bool) & scored  # the study's own objectives decide
     shown["status"] = np.where(~scored, "infeasible", np.where(on_front, "pareto", "dominated"))
@@ -188,13 +199,7 @@ def hypervolume(accuracy: np.ndarray, latency: np.ndarray, reference: tuple[floa
     """Area dominated by (accuracy up, cost down) points, up to the reference point
     (accuracy floor, cost ceiling)."""
     floor, ceiling = reference
-    inside = (accuracy > floor) & (latency < ceiling)
-    area, best = 0.0, floor
-    for lat, acc in sorted(zip(latency[inside], accuracy[inside])):
-        if acc > best:
-            area += (acc - best) * (ceiling - lat)
-            best = acc
-    return area
+    return hypervolume_2d(np.column_stack([-accuracy, latency]), (-floor, ceiling))
 
 
 def hypervolume_progress(trials: pd.DataFrame, reference: tuple[float, float],
@@ -221,8 +226,12 @@ def _scatter_traces(data: StudyData, x: str, row: int, col: int, first: bool) ->
     points = data.points
     for (cell, dtype), group in points[points["status"] != "infeasible"].groupby(["cell", "dtype"]):
         pareto = (group["status"] == "pareto").to_numpy()
+        spread = group[data.accuracy.replace("_mean", "_std")]
         traces.append(((row, col), go.Scatter(
             x=group[x], y=group[data.accuracy], mode="markers",
+            error_y={"type": "data", "array": spread.where(spread.notna(), None).tolist(),
+                     "visible": bool(spread.notna().any()), "thickness": 1, "width": 3,
+                     "color": CELL_COLOURS.get(cell, "#333")},
             name=f"{cell.upper()} {dtype}", legendgroup=f"{cell}-{dtype}", showlegend=first,
             marker={"color": CELL_COLOURS.get(cell, "#333"), "symbol": DTYPE_SYMBOLS.get(dtype),
                     "size": np.where(pareto, 11, 7), "opacity": np.where(pareto, 1.0, 0.4),
@@ -273,7 +282,7 @@ def study_figure(data: StudyData) -> go.Figure:
         ticks, labels = log_ticks(axis_range)
         fig.update_xaxes(type="log", title=axis.title, range=axis_range, tickvals=ticks,
                          ticktext=labels, row=row, col=col)
-        fig.update_yaxes(title=f"{data.accuracy.replace('_', ' ')} (test split)",
+        fig.update_yaxes(title=accuracy_title(data.accuracy),
                          range=data.accuracy_range, tickvals=data.accuracy_ticks, row=row, col=col)
     if len(data.front):
         fig.add_trace(go.Scatter(
@@ -321,7 +330,8 @@ def parallel_data(data: StudyData) -> tuple[list[str], np.ndarray, np.ndarray, l
         "flash (KiB, log)": points["flash_kib"],
         "RAM (KiB, log)": points["ram_kib"],
         "latency (ms, log)": points["latency_ms"],
-        data.accuracy.replace("_quantized", " (quant.)"): points[data.accuracy],
+        data.accuracy.removesuffix("_mean").replace("_quantized", " (quant.)"):
+            points[data.accuracy],
     }
     fixed = {"cell": ("LSTM", "GRU"), "dtype": ("int8", "float32")}
     values, ends = [], []
@@ -391,7 +401,7 @@ def comparison_figure(studies: list[StudyData]) -> go.Figure:
     axis_range = _log_range(pd.concat([data.pareto[axis.column] for data in studies]))
     ticks, labels = log_ticks(axis_range)
     fig.update_xaxes(type="log", title=axis.title, range=axis_range, tickvals=ticks, ticktext=labels)
-    fig.update_yaxes(title=f"{studies[0].accuracy.replace('_', ' ')} (test split)")
+    fig.update_yaxes(title=accuracy_title(studies[0].accuracy))
     fig.update_layout(height=480, template="plotly_white", font={"size": 13},
                       title=f"Pareto fronts of the studies compared, accuracy vs {_short(axis)} "
                             f"(feasible, trained architectures)",
@@ -402,11 +412,12 @@ def comparison_figure(studies: list[StudyData]) -> go.Figure:
 def pareto_table(data: StudyData) -> str:
     """An HTML table of the study's Pareto architectures (on its objectives), best accuracy first."""
     header = ("<tr><th>architecture</th><th>dtype</th><th>accuracy (quant.)</th>"
-              "<th>accuracy (float)</th><th>latency ms</th><th>flash KiB</th><th>RAM KiB</th>"
-              "<th>energy uJ</th><th>params</th><th>trial</th></tr>")
+              "<th>accuracy (float)</th><th>seeds</th><th>latency ms</th><th>flash KiB</th>"
+              "<th>RAM KiB</th><th>energy uJ</th><th>params</th><th>trial</th></tr>")
     rows = "".join(
-        f"<tr><td>{html.escape(r.arch)}</td><td>{r.dtype}</td><td>{r.accuracy_quantized:.3f}</td>"
-        f"<td>{r.accuracy:.3f}</td><td>{r.latency_ms:,.2f}</td><td>{r.flash_kib:,.1f}</td>"
+        f"<tr><td>{html.escape(r.arch)}</td><td>{r.dtype}</td>"
+        f"<td>{r.accuracy_quantized_mean:.3f}{r.spread}</td><td>{r.accuracy_mean:.3f}</td>"
+        f"<td>{r.seeds}</td><td>{r.latency_ms:,.2f}</td><td>{r.flash_kib:,.1f}</td>"
         f"<td>{r.ram_kib:,.1f}</td><td>{r.energy_uj:,.0f}</td><td>{r.params:,}</td>"
         f"<td>{r.number}</td></tr>" for r in data.pareto.itertuples())
     return f'<table class="pareto">{header}{rows}</table>'

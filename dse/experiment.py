@@ -32,7 +32,8 @@ _FIELDS = {  # key -> required; values are checked by SearchConfig, as the CLI's
     "task": False,
     "data": False, "data_sha256": False, "sampler": False, "objectives": False,
     "max_latency_ms": False, "max_energy_uj": False, "max_flash_kb": False, "max_ram_kb": False,
-    "trials": True, "seed": False, "epochs": False, "batch_size": False, "workers": False,
+    "trainings": True, "confirm_seeds": False, "seed": False, "epochs": False,
+    "batch_size": False, "workers": False,
 }
 COMPARED_OUT = set(results.TIMING_COLUMNS) | {"worker"}
 
@@ -49,9 +50,10 @@ class Experiment:
 
     def resolved(self) -> dict[str, Any]:
         """The resolved configs, as plain data: what the hash covers."""
-        return {"name": self.name, "studies": [c.identity() | {"trials": c.trials,
-                                                               "timeout_s": c.timeout_s}
-                                               for c in self.configs]}
+        return {"name": self.name,
+                "studies": [c.identity() | {"trainings": c.trainings, "timeout_s": c.timeout_s,
+                                            "confirm_seeds": c.confirm_seeds}
+                            for c in self.configs]}
 
     @property
     def hash(self) -> str:
@@ -66,6 +68,10 @@ def load_experiment(path: str | Path) -> Experiment:
     data, _ = read_toml(path, "experiment file")
     where = f"experiment file {path}"
     unknown = sorted(set(data) - set(_FIELDS))
+    if "trials" in data:
+        raise DseError(f"The field 'trials' of {where} is now 'trainings': the budget counts "
+                       f"networks trained (one training scores every dtype of a network). "
+                       f"Rename it.")
     if unknown:
         raise DseError(f"Unknown field {unknown[0]!r} in {where}. "
                        f"Known fields: {', '.join(_FIELDS)}.")
@@ -99,7 +105,8 @@ def load_experiment(path: str | Path) -> Experiment:
                 epochs=data.get("epochs"),
                 batch_size=data.get("batch_size"),
                 seed=data.get("seed", 0),
-                trials=data["trials"],
+                trainings=data["trainings"],
+                confirm_seeds=data.get("confirm_seeds"),
             )
             for profile in profiles
         )

@@ -32,19 +32,39 @@ class ProxyResult:
     diverged: str | None = None  # why training stopped early with a non-finite loss
 
 
+@dataclass(frozen=True)
+class NetworkScore:
+    """One training of a network, scored as every dtype asked for."""
+
+    accuracy: float  # float32 weights, test split
+    quantized: dict[str, float]  # dtype -> accuracy of the network as that dtype deploys it
+    train_seconds: float
+    epochs_run: int
+    diverged: str | None = None
+
+
 def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDGET,
              seed: int = 0) -> ProxyResult:
     """Train ``arch`` on ``data`` within ``budget``; accuracy on the test split."""
+    score = evaluate_network(arch, data, (arch.dtype,), budget=budget, seed=seed)
+    return ProxyResult(score.accuracy, score.quantized[arch.dtype], score.train_seconds,
+                       score.epochs_run, score.diverged)
+
+
+def evaluate_network(arch: Architecture, data: Dataset, dtypes: tuple[str, ...], *,
+                     budget: Budget = DEFAULT_BUDGET, seed: int = 0) -> NetworkScore:
+    """Train ``arch``'s network once; its test accuracy in float and as each of ``dtypes``
+    (the quantized scores are cheap evaluations of the same weights)."""
     with threadpool_limits(1, user_api="blas"):
         trained = _trained(arch, data, budget, seed)
         if trained.diverged:
             chance = float(np.bincount(data.y_test).max() / len(data.y_test))
-            return ProxyResult(chance, chance, trained.seconds, trained.epochs_run,
-                               trained.diverged)
+            return NetworkScore(chance, dict.fromkeys(dtypes, chance), trained.seconds,
+                                trained.epochs_run, trained.diverged)
         accuracy = accuracy_of(trained.network, data.X_test, data.y_test)
-        quantized = accuracy if arch.dtype == "float32" else quantized_accuracy(
-            trained, arch.dtype, data)
-    return ProxyResult(accuracy, quantized, trained.seconds, trained.epochs_run, None)
+        quantized = {dtype: accuracy if dtype == "float32" else
+                     quantized_accuracy(trained, dtype, data) for dtype in dtypes}
+    return NetworkScore(accuracy, quantized, trained.seconds, trained.epochs_run, None)
 
 
 def quantized_accuracy(trained: Trained, dtype: str, data: Dataset) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 
@@ -31,11 +32,17 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]],
 
 
 def _is_number(value: object) -> bool:
+    """A number, or a number already formatted (``"1,234.5"``): both align right."""
+    if isinstance(value, str):
+        return bool(_FORMATTED.fullmatch(value))
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+_FORMATTED = re.compile(r"[-+]?[\d,]*\.?\d+")
+
+
 def _cell(value: object, spec: str = "") -> str:
-    if spec and _is_number(value) and value == value:
+    if spec and _is_number(value) and not isinstance(value, str) and value == value:
         return format(value, spec)
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -19,21 +19,28 @@ import pandas as pd
 from threadpoolctl import threadpool_info
 
 from dse.pareto import non_dominated
+from dse.seeds import confirmations, seed_scores
 
-COLUMNS = [  # DESIGN.md section 4, then the extras
+COLUMNS = [  # the file-format spec (docs/file-formats.md), then the extras
     "number", "arch", "dtype", "state", "accuracy", "accuracy_quantized", "latency_ms",
     "flash_bytes", "ram_bytes", "energy_uj", "feasible", "violations",
-    "cell", "layers", "cells", "params", "macc", "trained", "reused_from", "diverged",
-    "train_seconds", "worker",
+    "cell", "layers", "cells", "params", "macc", "trained", "reused_from", "variant_of",
+    "diverged", "train_seconds", "worker",
 ]
+SEED_COLUMNS = ["accuracy_mean", "accuracy_std", "accuracy_quantized_mean",
+                "accuracy_quantized_std", "seeds"]  # over the search's and confirming seeds
 TIMING_COLUMNS = ("train_seconds",)
 MAXIMIZED = ("accuracy", "accuracy_quantized")
-PARETO_TABLE = ["arch", "dtype", "accuracy", "accuracy_quantized", "latency_ms", "flash_bytes",
-                "ram_bytes", "energy_uj"]
+PARETO_TABLE = ["arch", "dtype", "accuracy", "accuracy_quantized", "accuracy_mean",
+                "accuracy_quantized_mean",
+                "accuracy_quantized_std", "seeds", "latency_ms", "flash_bytes", "ram_bytes",
+                "energy_uj"]
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial with its architecture, cost and scores (NaN where never trained)."""
+    """One row per trial with its architecture, cost and scores (NaN where never trained);
+    the ``_mean`` and ``_std`` columns are over the search's seed and the confirming ones."""
+    extra = confirmations(study.user_attrs)
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
@@ -42,16 +49,31 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         row: dict[str, Any] = {name: attrs.get(name) for name in COLUMNS}
         row["number"], row["state"] = trial.number, trial.state.name
         row["reused_from"] = attrs.get("reused_from", -1)
+        row["variant_of"] = attrs.get("variant_of", -1)
+        row.update(_seed_columns(attrs, extra.get(attrs["arch"], [])))
         rows.append(row)
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    for name in ("accuracy", "accuracy_quantized", "latency_ms", "energy_uj", "train_seconds"):
+    frame = pd.DataFrame(rows, columns=COLUMNS + SEED_COLUMNS)
+    for name in ("accuracy", "accuracy_quantized", "latency_ms", "energy_uj", "train_seconds",
+                 *SEED_COLUMNS[:-1]):
         frame[name] = frame[name].astype(float)
-    for name in ("number", "flash_bytes", "ram_bytes", "layers", "params", "macc", "reused_from"):
+    for name in ("number", "flash_bytes", "ram_bytes", "layers", "params", "macc", "reused_from",
+                 "variant_of", "seeds"):
         frame[name] = frame[name].astype("int64")
     frame["feasible"] = frame["feasible"].astype(bool)
     frame["trained"] = frame["trained"].fillna(False).astype(bool)
     frame["pareto"] = pareto_mask(frame, objectives_of(study))
     return frame
+
+
+def _seed_columns(attrs: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean, spread (sample standard deviation; NaN from one seed) and number of seeds."""
+    if attrs.get("accuracy") is None or np.isnan(attrs["accuracy"]):
+        return {name: np.nan for name in SEED_COLUMNS[:-1]} | {"seeds": 0}
+    row: dict[str, float] = {"seeds": 1 + len(extra)}
+    for name, values in seed_scores(attrs, extra).items():
+        row[f"{name}_mean"] = float(values.mean())
+        row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
+    return row
 
 
 def objectives_of(study: optuna.Study) -> tuple[str, ...]:
@@ -60,16 +82,18 @@ def objectives_of(study: optuna.Study) -> tuple[str, ...]:
 
 
 def pareto_mask(frame: pd.DataFrame, objectives: tuple[str, ...]) -> np.ndarray:
-    """True for the rows on the Pareto front of ``objectives``: feasible, complete, scored,
-    not dominated by any other such row, and the first of any identical architectures."""
+    """True for the rows on the Pareto front of ``objectives`` (accuracies as their mean over
+    seeds): feasible, complete, scored, not dominated by any other such row, and the first
+    of any identical architectures."""
+    columns = [f"{name}_mean" if name in MAXIMIZED else name for name in objectives]
     eligible = (
         (frame["state"] == "COMPLETE").to_numpy()
         & frame["feasible"].to_numpy(dtype=bool)
-        & frame[list(objectives)].notna().all(axis=1).to_numpy()
+        & frame[columns].notna().all(axis=1).to_numpy()
         & ~frame.duplicated(subset=["arch", "dtype"]).to_numpy()
     )
     signs = np.array([-1.0 if name in MAXIMIZED else 1.0 for name in objectives])
-    points = frame[list(objectives)].to_numpy(dtype=float) * signs  # all minimized now
+    points = frame[columns].to_numpy(dtype=float) * signs  # all minimized now
     mask = np.zeros(len(frame), dtype=bool)
     mask[eligible] = non_dominated(points[eligible])
     return mask
@@ -78,7 +102,8 @@ def pareto_mask(frame: pd.DataFrame, objectives: tuple[str, ...]) -> np.ndarray:
 def pareto_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The Pareto rows, best accuracy first."""
     front = frame[frame["pareto"]]
-    sort_by = "accuracy_quantized" if front["accuracy_quantized"].notna().any() else "accuracy"
+    sort_by = ("accuracy_quantized_mean" if front["accuracy_quantized_mean"].notna().any()
+               else "accuracy_mean")
     return front.sort_values([sort_by, "latency_ms"], ascending=[False, True])
 
 

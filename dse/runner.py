@@ -25,7 +25,7 @@ from dse.hardware import load_profile
 from dse.paths import child_dir, name_from, prepare_dir, writable_file
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
 from dse.search.storage import masked_url
-from dse.search.study import trial_target
+from dse.search.study import training_target
 
 OUTPUT_FILES = ("trials.csv", "pareto.csv", "manifest.json", "dashboard.html")
 
@@ -77,16 +77,18 @@ def run(
     storage = storage or sqlite_url(out_dir / "study.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(inputs, storage, name, create=create)
-    target = trial_target(study)
+    target = training_target(study)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     start = time.perf_counter()
-    bar = tqdm(total=target, desc=name, unit="trial", disable=not show_progress,
+    bar = tqdm(total=target, desc=name, unit="training", disable=not show_progress,
                dynamic_ncols=True)
 
     def on_progress(progress: Progress) -> None:
-        bar.n = min(progress.finished, target)
-        bar.set_postfix(feasible=progress.feasible, trained=progress.trained,
-                        front=progress.front, refresh=False)
+        bar.total = min(target, progress.target)
+        bar.n = min(progress.trainings, bar.total)
+        bar.set_postfix(trials=progress.trials, front=progress.front, refresh=False)
+        if progress.confirming:
+            bar.set_description(f"{name} (confirming the front with more seeds)", refresh=False)
         bar.refresh()
 
     interrupted, failure = False, None
@@ -102,7 +104,8 @@ def run(
     _write(out_dir, lambda: results.write_manifest(out_dir, {
         "study": name,
         "storage": masked_url(storage),
-        "config": dict(study.user_attrs[CONFIG_ATTR], trials=target, timeout_s=config.timeout_s),
+        "config": dict(study.user_attrs[CONFIG_ATTR], trainings=target, timeout_s=config.timeout_s,
+                       confirm_seeds=config.confirm_seeds),
         "seed": config.seed,
         "workers": workers,
         "started": started,
@@ -110,6 +113,7 @@ def run(
         "seconds": round(time.perf_counter() - start, 3),
         "interrupted": interrupted,
         "trials": len(outputs.trials),
+        "trainings": int(outputs.trials["trained"].sum()),
         "environment": results.environment(),
     }))
     if failure is not None:

@@ -91,6 +91,14 @@ class SearchSpace:
         cells = chosen * layers if self.shared_cells else chosen[:layers]
         return cell, tuple(cells[:layers]), dtype
 
+    def choices(self) -> dict[str, list[Any]]:
+        """Each parameter :meth:`suggest` asks for (fixed encoding) and its choices."""
+        names = ["cells"] if self.shared_cells else [f"cells_{k + 1}"
+                                                     for k in range(self.max_layers)]
+        return {"cell_type": list(self.cell_types), "dtype": list(self.dtypes),
+                "layers": list(range(self.min_layers, self.max_layers + 1)),
+                **{name: list(self.cells) for name in names}}
+
     def params_of(self, cell: str, cells: tuple[int, ...], dtype: str) -> dict[str, Any]:
         """The fixed-length parameters that :meth:`suggest` maps to this candidate."""
         params: dict[str, Any] = {"cell_type": cell, "dtype": dtype, "layers": len(cells)}

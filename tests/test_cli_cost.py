@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import re
 
 import pytest
@@ -79,6 +80,17 @@ def test_profiles_list_and_show(dse) -> None:
     assert "DS10198" in shown.stdout  # every number with its source
     data = json.loads(dse("profiles", "show", "stm32l4", "--json").stdout)
     assert data["clock_hz"] == 80_000_000 and data["sources"]["clock_hz"].startswith("DS10198")
+
+
+def test_a_profiles_budgets_are_shown_with_their_sources(dse, tmp_path) -> None:
+    from dse.hardware import load_profile
+
+    mine = tmp_path / "mine.toml"
+    mine.write_text(Path(load_profile("stm32l4").path).read_text()
+                    + "\n[budgets]\nmax_latency_ms = 50   # our product spec, rev B\n")
+    shown = dse("profiles", "show", str(mine)).stdout
+    line = next(row for row in shown.splitlines() if row.startswith("budgets.max_latency_ms"))
+    assert "50" in line and "our product spec, rev B" in line
 
 
 def test_flash_and_ram_budgets_for_the_networks_share(dse, tmp_path) -> None:

@@ -44,7 +44,7 @@ def test_evaluate_user_data_and_bad_data(dse, tmp_path) -> None:
 
 
 def test_dashboard_from_storage_and_missing_study(dse, tmp_path) -> None:
-    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trials", "4", "--epochs", "1",
+    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "4", "--epochs", "1",
               "--study", "d", "--out", str(tmp_path), "--no-progress")
     assert run.returncode == 0, run.stderr
     url = f"sqlite:///{tmp_path / 'd' / 'study.db'}"

@@ -44,7 +44,9 @@ def trial(number, arch, dtype, accuracy, latency, feasible=True, state="COMPLETE
            "violations": "" if feasible else "flash_bytes +1,000", "cell": cell,
            "layers": cells.count(",") + 1, "cells": cells, "params": 1000 * (number + 1),
            "macc": 50_000 * (number + 1), "trained": feasible, "reused_from": -1, "diverged": "",
-           "train_seconds": 0.1, "worker": "test", "pareto": False}
+           "train_seconds": 0.1, "worker": "test", "pareto": False, "variant_of": -1,
+           "accuracy_mean": accuracy, "accuracy_quantized_mean": accuracy,
+           "accuracy_std": np.nan, "accuracy_quantized_std": np.nan, "seeds": 1}
     row.update(extra)
     return row
 

@@ -31,7 +31,7 @@ def write_experiment(folder: Path) -> Path:
     path = folder / "tiny.toml"
     path.write_text(
         'name = "tiny"\nprofiles = ["stm32l4"]\nspace = "space.toml"\ndata = "data.npz"\n'
-        'sampler = "tpe"\ntrials = 6\nseed = 1\nepochs = 1\n')
+        'sampler = "tpe"\ntrainings = 6\nseed = 1\nepochs = 1\n')
     return path
 
 
@@ -98,11 +98,12 @@ def test_shipped_experiments_load() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('profiles = ["stm32l4"]\ntrials = 3', "missing the field 'name'"),
-        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = "3"', "'trials' value .* must be a whole number"),
-        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = 3\nseeds = 1', "Unknown field 'seeds'"),
-        ('name = "x"\nprofiles = ["stm32l4"]\ntrials = 3\nsampler = "cma"',
-         "'sampler' value .* must be one of: auto, tpe"),
+        ('profiles = ["stm32l4"]\ntrainings = 3', "missing the field 'name'"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = "3"',
+         "'trainings' value .* must be a whole number"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nseeds = 1', "Unknown field 'seeds'"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nsampler = "cma"',
+         "'sampler' value .* must be one of: auto, ehvi, tpe"),
     ],
 )
 def test_bad_experiment_files(tmp_path, text: str, message: str) -> None:

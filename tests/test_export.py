@@ -174,7 +174,7 @@ def dse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_export_from_a_study_row_writes_a_checked_folder(tmp_path) -> None:
-    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trials", "6", "--epochs",
+    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "6", "--epochs",
               "1", "--study", "s", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     done = dse("export", "--study", "s", "--row", "1", "--out", "out", *QUICK, "--json",
@@ -225,7 +225,7 @@ def test_bad_export_input_is_one_line(tmp_path, args: list[str], message: str) -
     space = tmp_path / "int8.toml"
     space.write_text('layers = [1, 1]\ncells = [4, 8]\ncell_types = ["gru"]\ndtypes = ["int8"]\n')
     if not (tmp_path / "runs" / "s").exists():
-        assert dse("run", "--profile", "stm32l4", "--space", str(space), "--trials", "2",
+        assert dse("run", "--profile", "stm32l4", "--space", str(space), "--trainings", "2",
                    "--epochs", "1", "--study", "s", "--no-progress", cwd=tmp_path).returncode == 0
     done = dse("export", *args, "--out", "x", *QUICK, cwd=tmp_path)
     assert done.returncode == 2, done.stderr

@@ -1,4 +1,4 @@
-"""Imports point one way (DESIGN.md section 5): the numeric core never imports the search,
+"""Imports point one way (FORBIDDEN below is the rule): the numeric core never imports the search,
 optuna or plotly; the dashboard never imports the search."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ FORBIDDEN = {
     "userdata": {"optuna", "plotly", "dse.search", "dse.cost", "torch"},
     "space": {"optuna", "plotly", "dse.search"},
     "results": {"plotly", "dse.search", "dse.dashboard"},
+    "seeds": {"optuna", "plotly", "dse.search"},
     "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},
 }
 

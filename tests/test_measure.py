@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import need
 
 from dse.architecture import DTYPES, Architecture, parse_arch
 from dse.cost import estimate
 from dse.errors import DseError
 from dse.hardware import CODE_KEYS, load_profile
 from dse.resources import data_dir
-
-from conftest import need
 
 capstone = need("capstone")
 need("unicorn")
@@ -219,11 +218,10 @@ def test_cortex_m0plus_timing_as_the_trm_counts_it() -> None:
 
 def test_every_timing_table_loads_with_sources() -> None:
     import tomllib
+    from importlib import resources
 
     from dse.measure.cores import CORES
     from dse.measure.timing import load_table
-
-    from importlib import resources
 
     for core in CORES:
         table = load_table(core)

@@ -16,7 +16,7 @@ from dse.experiment import load_experiment
 from dse.paths import check_name, child_dir
 from dse.search.storage import masked_url, scrub
 
-FAST = ["--space", "small", "--trials", "2", "--epochs", "1", "--no-progress"]
+FAST = ["--space", "small", "--trainings", "2", "--epochs", "1", "--no-progress"]
 
 
 def dse(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def test_a_study_name_is_never_a_path(tmp_path, name: str) -> None:
 def test_an_experiment_name_is_never_a_path(tmp_path) -> None:
     for name in ("../../x", ""):
         path = tmp_path / "exp.toml"
-        path.write_text(f'name = "{name}"\nprofiles = ["stm32l4"]\ntrials = 2\n')
+        path.write_text(f'name = "{name}"\nprofiles = ["stm32l4"]\ntrainings = 2\n')
         with pytest.raises(DseError, match="experiment name .* is not allowed"):
             load_experiment(path)
 
@@ -125,7 +125,7 @@ def test_manifest_and_json_hold_no_password(tmp_path, postgres_url) -> None:
 ])
 def test_experiment_files_refuse_what_the_cli_refuses(tmp_path, line: str, message: str) -> None:
     path = tmp_path / "exp.toml"
-    path.write_text(f'name = "x"\nprofiles = ["stm32l4"]\ntrials = 2\n{line}\n')
+    path.write_text(f'name = "x"\nprofiles = ["stm32l4"]\ntrainings = 2\n{line}\n')
     with pytest.raises(DseError, match=r"In experiment file .*exp.toml: ") as info:
         load_experiment(path)
     assert message in str(info.value)
@@ -133,7 +133,7 @@ def test_experiment_files_refuse_what_the_cli_refuses(tmp_path, line: str, messa
 
 def test_an_experiment_with_no_profiles_is_refused(tmp_path) -> None:
     path = tmp_path / "exp.toml"
-    path.write_text('name = "x"\nprofiles = []\ntrials = 2\n')
+    path.write_text('name = "x"\nprofiles = []\ntrainings = 2\n')
     with pytest.raises(DseError, match="'profiles' value .* must be a non-empty list of strings"):
         load_experiment(path)
 
@@ -229,14 +229,16 @@ def test_a_grid_is_enumerated_lazily_and_an_endless_one_refused(tmp_path) -> Non
     big = tmp_path / "big.toml"
     big.write_text("layers = [1, 3]\ncells = [" + ", ".join(str(8 + k) for k in range(40)) + "]\n")
     result = dse("run", "--profile", "stm32l4", "--space", str(big), "--sampler", "grid",
-                 "--trials", "4", "--epochs", "1", "--no-progress", "--study", "g", cwd=tmp_path)
+                 "--trainings", "4", "--epochs", "1", "--no-progress", "--study", "g",
+                 "--confirm-seeds", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr  # 393,840 candidates: none queued up front
     trials = optuna.load_study(study_name="g", storage=f"sqlite:///{tmp_path}/runs/g/study.db").trials
-    assert len(trials) == 4 and len({t.user_attrs["key"] for t in trials}) == 4
+    trained = [t for t in trials if t.user_attrs.get("trained")]
+    assert len(trained) == 4 and len({t.user_attrs["arch"] for t in trained}) == 4
     huge = tmp_path / "huge.toml"
     huge.write_text("layers = [1, 6]\ncells = [" + ", ".join(str(8 + k) for k in range(40)) + "]\n")
     refused(dse("run", "--profile", "stm32l4", "--space", str(huge), "--sampler", "grid",
-                *FAST[2:], cwd=tmp_path), "--sampler grid would enumerate all 25,",
+                *FAST[2:], cwd=tmp_path), "--sampler grid would enumerate all 8,402,051,280 networks",
             "the limit is 1,000,000")
 
 
@@ -287,7 +289,7 @@ def test_resume_after_the_profile_or_space_changed_is_refused(tmp_path) -> None:
     profile.write_text((data_dir("hardware_profiles") / "stm32l4.toml").read_text())
     space.write_text((data_dir("search_spaces") / "small.toml").read_text())
     args = ["run", "--profile", str(profile), "--space", str(space), "--study", "r",
-            "--trials", "2", "--epochs", "1", "--no-progress"]
+            "--trainings", "2", "--epochs", "1", "--no-progress"]
     assert dse(*args, cwd=tmp_path).returncode == 0
     profile.write_text(profile.read_text().replace("ram_bytes = 131_072", "ram_bytes = 65_536"))
     refused(dse(*args, cwd=tmp_path), "Study 'r' was made with other inputs: the profile",
@@ -301,9 +303,9 @@ def test_resume_after_the_profile_or_space_changed_is_refused(tmp_path) -> None:
 
 def test_a_seed_near_the_top_of_32_bits_runs(tmp_path) -> None:
     result = dse("run", "--profile", "stm32l4", "--seed", "4294967290", "--space", "small",
-                 "--trials", "8", "--epochs", "1", "--no-progress", "--json", cwd=tmp_path)
+                 "--trainings", "4", "--epochs", "1", "--no-progress", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["complete"] == 8
+    assert json.loads(result.stdout)["trained"] == 4
 
 
 def test_an_output_path_that_is_a_folder_is_refused_before_training(tmp_path) -> None:
@@ -334,10 +336,10 @@ def test_a_failed_write_names_the_file_and_keeps_the_trials(tmp_path, monkeypatc
     monkeypatch.setattr(results, "write_tables", disk_full)
     with pytest.raises(DseError, match=r"Could not write .*trials.csv: No space left on device. "
                                        r"The finished trials are safe in the storage"):
-        run(SearchConfig(space="small", trials=3, epochs=1), study_name="w", out_root=tmp_path,
-            show_progress=False)
+        run(SearchConfig(space="small", trainings=3, epochs=1, confirm_seeds=0), study_name="w",
+            out_root=tmp_path, show_progress=False)
     study = optuna.load_study(study_name="w", storage=f"sqlite:///{tmp_path}/w/study.db")
-    assert len(study.trials) == 3
+    assert sum(bool(t.user_attrs.get("trained")) for t in study.trials) == 3
 
 
 # --- 7. tracebacks where one line is due ----------------------------------------------------
@@ -425,7 +427,7 @@ def test_kill_9_of_a_run_ends_its_worker_processes(tmp_path) -> None:
     import time
 
     process = subprocess.Popen([sys.executable, "-m", "dse.cli", "run", "--profile", "stm32l4",
-                                "--space", "small", "--trials", "40", "--epochs", "3",
+                                "--space", "small", "--trainings", "40", "--epochs", "3",
                                 "--workers", "2", "--no-progress"], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

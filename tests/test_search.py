@@ -22,9 +22,10 @@ from dse.config import SearchConfig
 from dse.hardware import load_profile
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
-from dse.search import optimize, pool
+from dse.search import optimize, pool, resolve
+from dse.search.samplers import ASK_BATCH
 
-FAST = ["--epochs", "1", "--no-progress"]
+FAST = ["--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
 TINY_SPACE = """
 name = "tiny"
 layers = [1, 2]
@@ -45,29 +46,31 @@ def read_trials(path: Path) -> pd.DataFrame:
 
 @pytest.fixture
 def counted_training(monkeypatch):
-    """Train in this process (threads) and count every call into the proxy trainer."""
-    calls: list[str] = []
-    real = proxy.evaluate
+    """Train in this process (threads) and count every training: (network, dtypes, seed)."""
+    calls: list[tuple[str, tuple[str, ...], int]] = []
+    real = proxy.evaluate_network
 
-    def counting(arch, data, **kwargs):
-        calls.append(f"{arch.text}|{arch.dtype}")
-        return real(arch, data, **kwargs)
+    def counting(arch, data, dtypes, **kwargs):
+        calls.append((arch.text, tuple(dtypes), kwargs["seed"]))
+        return real(arch, data, dtypes, **kwargs)
 
     def thread_pool(inputs, workers):
         return ThreadPoolExecutor(max_workers=1, initializer=pool.hold_inputs,
                                   initargs=(inputs,))
 
-    monkeypatch.setattr(proxy, "evaluate", counting)
+    monkeypatch.setattr(proxy, "evaluate_network", counting)
     monkeypatch.setattr(pool, "start_pool", thread_pool)
     return calls
 
 
 def test_run_end_to_end_writes_documented_outputs(tmp_path) -> None:
-    result = run_cli("run", "--profile", "stm32l4", "--space", "small", "--trials", "8",
+    result = run_cli("run", "--profile", "stm32l4", "--space", "small", "--trainings", "4",
                      "--study", "e2e", "--json", *FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["complete"] == 8 and summary["pareto"]
+    assert summary["trained"] == 4 and summary["complete"] >= 4 and summary["pareto"]
+    assert {"accuracy_quantized_mean", "accuracy_quantized_std", "seeds"} <= set(
+        summary["pareto"][0])
     out = tmp_path / "runs" / "e2e"
     for name in ("study.db", "trials.csv", "pareto.csv", "manifest.json", "dashboard.html"):
         assert (out / name).is_file(), name
@@ -81,78 +84,137 @@ def test_run_end_to_end_writes_documented_outputs(tmp_path) -> None:
     assert manifest["environment"]["packages"]["optuna"] == optuna.__version__
 
 
-def test_infeasible_candidates_never_reach_the_trainer(tmp_path, counted_training) -> None:
-    # A profile whose RAM only fits the smallest networks: most candidates are infeasible.
+TIGHT_RAM = 9_800  # bytes: only the smallest networks of the small space fit
+
+
+@pytest.mark.parametrize("sampler", ["random", "ehvi"])
+def test_infeasible_candidates_never_reach_the_trainer(tmp_path, counted_training,
+                                                       sampler: str) -> None:
     text = Path(load_profile("stm32l4").path).read_text()
     tight = tmp_path / "tight.toml"
-    tight.write_text(text.replace("ram_bytes = 131_072", "ram_bytes = 9_800"))
-    config = SearchConfig(profile=str(tight), space="small", trials=30, sampler="random",
-                          epochs=1)
+    tight.write_text(text.replace("ram_bytes = 131_072", f"ram_bytes = {TIGHT_RAM}"))
+    config = SearchConfig(profile=str(tight), space="small", trainings=6, sampler=sampler,
+                          epochs=1, confirm_seeds=0)
     outputs = run(config, out_root=tmp_path, show_progress=False)
     trials = outputs.trials
     infeasible = trials[~trials["feasible"]]
-    assert len(infeasible) > 10
-    assert infeasible["violations"].str.contains("ram_bytes").all()
-    assert infeasible["accuracy"].isna().all() and not infeasible["trained"].any()
-    trained_keys = set(counted_training)
-    assert len(counted_training) == len(trained_keys)  # and no architecture twice
+    if sampler == "ehvi":  # it prices every candidate first and proposes none over budget
+        assert infeasible.empty and (trials["ram_bytes"] <= TIGHT_RAM).all()
+    else:
+        assert len(infeasible) > 0
+        assert infeasible["violations"].str.contains("ram_bytes").all()
+        assert infeasible["accuracy"].isna().all() and not infeasible["trained"].any()
+    networks = [network for network, _, _ in counted_training]
+    assert len(networks) == len(set(networks)) == 6  # each network trained once
     feasible = trials[trials["feasible"]]
-    feasible_keys = set(feasible["arch"] + "|" + feasible["dtype"])
-    assert trained_keys == feasible_keys
+    assert set(feasible["arch"]) == set(networks)
+    for network, dtypes, _ in counted_training:  # scored as exactly its dtypes that fit
+        assert set(dtypes) == set(feasible.loc[feasible["arch"] == network, "dtype"])
+
+
+def test_one_training_records_every_dtype_that_fits(tmp_path, counted_training) -> None:
+    config = SearchConfig(space="small", trainings=3, sampler="random", epochs=1,
+                          confirm_seeds=0, max_latency_ms=40.0)
+    outputs = run(config, out_root=tmp_path, show_progress=False)
+    trials = outputs.trials.set_index("number")
+    assert len(counted_training) == 3
+    inputs = resolve(config)
+    for number, trainer in trials[trials["trained"]].iterrows():
+        variants = trials[trials["variant_of"] == number]
+        fitting = {d for d in inputs.space.dtypes
+                   if inputs.price(trainer["cell"], tuple(map(int, trainer["cells"].split(","))),
+                                   d)[1].fits}
+        assert {trainer["dtype"], *variants["dtype"]} == fitting  # every fitting dtype, once
+        assert (variants["arch"] == trainer["arch"]).all() and not variants["trained"].any()
+        # one training: the same float accuracy; each dtype its own integer model's score
+        cell, cells = trainer["cell"], tuple(map(int, trainer["cells"].split(",")))
+        arch = inputs.architecture(cell, cells, trainer["dtype"])
+        score = proxy.evaluate_network(arch, inputs.data, tuple(sorted(fitting)),
+                                       budget=inputs.budget, seed=0)
+        for _, row in pd.concat([trainer.to_frame().T, variants]).iterrows():
+            assert row["accuracy"] == score.accuracy
+            assert row["accuracy_quantized"] == score.quantized[row["dtype"]]
 
 
 def test_duplicates_are_not_retrained(tmp_path, counted_training) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(TINY_SPACE)
-    config = SearchConfig(space=str(space), trials=16, sampler="random", epochs=1)
+    config = SearchConfig(space=str(space), trainings=6, sampler="random", epochs=1,
+                          confirm_seeds=0)
     trials = run(config, out_root=tmp_path, show_progress=False).trials
-    assert len(trials) == 16 and len(counted_training) == len(set(counted_training)) <= 6
+    networks = [network for network, _, _ in counted_training]
+    assert len(networks) == len(set(networks)) == 6 and trials["trained"].sum() == 6
     reused = trials[trials["reused_from"] >= 0]
-    assert len(reused) == 16 - len(counted_training)
+    assert len(reused) == len(trials) - 6 > 0  # random search drew networks again
     for row in reused.itertuples():  # a reused score is the original's, to the bit
         source = trials.set_index("number").loc[row.reused_from]
         assert (row.accuracy, row.accuracy_quantized) == (source.accuracy, source.accuracy_quantized)
 
 
-def test_resume_continues_to_the_trial_target(tmp_path) -> None:
+def test_resume_continues_to_the_training_target(tmp_path) -> None:
     base = ["run", "--profile", "stm32l4", "--space", "small", "--study", "resume", *FAST]
-    assert run_cli(*base, "--trials", "6", cwd=tmp_path).returncode == 0
+    assert run_cli(*base, "--trainings", "3", cwd=tmp_path).returncode == 0
     first = read_trials(tmp_path / "runs" / "resume" / "trials.csv")
-    assert run_cli(*base, "--trials", "10", cwd=tmp_path).returncode == 0
+    assert run_cli(*base, "--trainings", "5", cwd=tmp_path).returncode == 0
     second = read_trials(tmp_path / "runs" / "resume" / "trials.csv")
-    assert len(second) == 10
-    pd.testing.assert_frame_equal(second.iloc[:6].drop(columns="pareto"),
+    assert second["trained"].sum() == 5
+    pd.testing.assert_frame_equal(second.iloc[:len(first)].drop(columns="pareto"),
                                   first.drop(columns="pareto"))
 
 
 def test_resume_with_other_settings_is_refused(tmp_path) -> None:
     base = ["run", "--profile", "stm32l4", "--space", "small", "--study", "s", *FAST]
-    assert run_cli(*base, "--trials", "4", cwd=tmp_path).returncode == 0
-    result = run_cli(*base, "--trials", "4", "--seed", "3", cwd=tmp_path)
+    assert run_cli(*base, "--trainings", "2", cwd=tmp_path).returncode == 0
+    result = run_cli(*base, "--trainings", "2", "--seed", "3", cwd=tmp_path)
     assert result.returncode == 2
     assert "Study 's' was made with other settings (seed differ: seed=0)" in result.stderr
 
 
+def comparable(path: Path) -> pd.DataFrame:
+    """A trials table as content: trial numbers, and what refers to them, differ when an
+    interrupted batch is asked again; the set of candidates and their scores must not."""
+    frame = read_trials(path)
+    frame = frame[frame["state"] == "COMPLETE"].drop(
+        columns=["number", "reused_from", "variant_of", "state"])
+    return frame.sort_values(list(frame.columns)).reset_index(drop=True)
+
+
+RESUMABLE = ["run", "--profile", "stm32l4", "--space", "small", "--sampler", "ehvi",
+             "--trainings", "12", "--epochs", "2", "--confirm-seeds", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    assert run_cli(*RESUMABLE, "--study", "whole", cwd=folder).returncode == 0
+    return comparable(folder / "runs" / "whole" / "trials.csv")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
-def test_interrupted_run_resumes(tmp_path, sig) -> None:
-    args = [sys.executable, "-m", "dse.cli", "run", "--profile", "stm32l4", "--space", "small",
-            "--study", "cut", "--trials", "40", "--epochs", "3", "--no-progress"]
+def test_an_interrupted_run_resumes_to_the_same_trials(tmp_path, sig, uninterrupted) -> None:
+    args = [sys.executable, "-m", "dse.cli", *RESUMABLE, "--study", "cut"]
     process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     db = tmp_path / "runs" / "cut" / "study.db"
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and complete_trials(db) < 4:
-        time.sleep(0.2)
+    while time.monotonic() < deadline and complete_trials(db) < 6:
+        time.sleep(0.05)
     os.killpg(process.pid, sig)  # the whole group, as Ctrl-C in a terminal does
     process.communicate(timeout=120)
-    done = complete_trials(db)
-    assert 4 <= done < 40
+    assert 6 <= complete_trials(db) < len(uninterrupted)
     if sig == signal.SIGINT:
         assert process.returncode == 130
-        assert len(pd.read_csv(tmp_path / "runs" / "cut" / "trials.csv")) >= done
+        assert len(pd.read_csv(tmp_path / "runs" / "cut" / "trials.csv")) >= 6
     result = run_cli(*args[3:], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert complete_trials(db) == 40
+    pd.testing.assert_frame_equal(comparable(tmp_path / "runs" / "cut" / "trials.csv"),
+                                  uninterrupted)
+
+
+def test_two_local_workers_give_the_same_trials_as_one(tmp_path, uninterrupted) -> None:
+    assert run_cli(*RESUMABLE, "--study", "two", "--workers", "2", cwd=tmp_path).returncode == 0
+    pd.testing.assert_frame_equal(comparable(tmp_path / "runs" / "two" / "trials.csv"),
+                                  uninterrupted)
 
 
 def complete_trials(db: Path) -> int:
@@ -165,23 +227,14 @@ def complete_trials(db: Path) -> int:
         return 0
 
 
-def test_two_local_workers_give_the_same_trials_as_one(tmp_path) -> None:
-    base = ["run", "--profile", "stm32l4", "--space", "small", "--trials", "12", *FAST]
-    assert run_cli(*base, "--study", "one", "--workers", "1", cwd=tmp_path).returncode == 0
-    assert run_cli(*base, "--study", "two", "--workers", "2", cwd=tmp_path).returncode == 0
-    one = read_trials(tmp_path / "runs" / "one" / "trials.csv")
-    two = read_trials(tmp_path / "runs" / "two" / "trials.csv")
-    pd.testing.assert_frame_equal(one, two)
-
-
 @pytest.mark.postgres
 def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
-    create = run_cli("run", "--profile", "stm32l4", "--space", "small", "--trials", "2",
+    create = run_cli("run", "--profile", "stm32l4", "--space", "small", "--trainings", "2",
                      "--storage", postgres_url, "--study", "shared", *FAST, cwd=tmp_path)
     assert create.returncode == 0, create.stderr
     workers = [
         subprocess.Popen([sys.executable, "-m", "dse.cli", "worker", "--storage", postgres_url,
-                          "--study", "shared", "--trials", "24", "--no-progress",
+                          "--study", "shared", "--trainings", "12", "--no-progress",
                           "--out", str(tmp_path / f"w{k}")], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
         for k in range(2)
@@ -194,32 +247,34 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))  # none lost, none twice
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    assert 24 <= len(trials) <= 24 + 2 * optimize.ASK_BATCH * optimize.PIPELINE_DEPTH
+    trained = [t for t in trials if t.user_attrs.get("trained")]
+    assert 12 <= len(trained) <= 12 + 2 * ASK_BATCH * optimize.PIPELINE_DEPTH
     by_worker = {t.user_attrs["worker"] for t in trials[2:]}
     assert len(by_worker) == 2  # both workers told trials
 
 
 def test_a_failure_inside_the_loop_writes_the_finished_trials(tmp_path, counted_training,
                                                               monkeypatch) -> None:
-    real = proxy.evaluate
+    real = proxy.evaluate_network
 
-    def breaks_on_the_fifth(arch, data, **kwargs):
+    def breaks_on_the_fifth(arch, data, dtypes, **kwargs):
         if len(counted_training) >= 5:
             raise RuntimeError("the trainer broke")
-        return real(arch, data, **kwargs)
+        counted_training.append((arch.text, dtypes, kwargs["seed"]))
+        return real(arch, data, dtypes, **kwargs)
 
-    monkeypatch.setattr(proxy, "evaluate", breaks_on_the_fifth)
-    config = SearchConfig(space="small", trials=12, sampler="random", epochs=1)
+    monkeypatch.setattr(proxy, "evaluate_network", breaks_on_the_fifth)
+    config = SearchConfig(space="small", trainings=12, sampler="random", epochs=1)
     with pytest.raises(RuntimeError, match="the trainer broke"):
         run(config, study_name="broken", out_root=tmp_path, show_progress=False)
     trials = pd.read_csv(tmp_path / "broken" / "trials.csv")
-    assert (trials["state"] == "COMPLETE").sum() >= 4  # the first batch, told before the failure
+    assert trials["trained"].sum() >= 2  # the first batch, told before the failure
     assert (tmp_path / "broken" / "dashboard.html").is_file()
 
 
 def test_flash_and_ram_budgets_enter_the_constraints(tmp_path) -> None:
-    config = SearchConfig(space="small", trials=16, sampler="random", epochs=1, max_ram_kb=11.0,
-                          max_flash_kb=80.0)
+    config = SearchConfig(space="small", trainings=8, sampler="random", epochs=1, max_ram_kb=11.0,
+                          max_flash_kb=80.0, confirm_seeds=0)
     outputs = run(config, study_name="budgets", out_root=tmp_path, show_progress=False)
     trials = outputs.trials
     over = (trials["ram_bytes"] > 11 * 1024) | (trials["flash_bytes"] > 80 * 1024)
@@ -231,3 +286,32 @@ def test_flash_and_ram_budgets_enter_the_constraints(tmp_path) -> None:
     study = optuna.load_study(study_name="budgets", storage=outputs.storage)
     shown = study_view(study)
     assert (shown.ram_limit_bytes, shown.flash_limit_bytes) == (11 * 1024, 80 * 1024)
+
+
+def test_the_front_is_confirmed_with_more_seeds(tmp_path, counted_training) -> None:
+    config = SearchConfig(space="small", trainings=4, sampler="ehvi", epochs=1, confirm_seeds=2)
+    outputs = run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
+    trials = outputs.trials
+    search = [c for c in counted_training if c[2] == 0]
+    extra = [c for c in counted_training if c[2] != 0]
+    assert len(search) == 4 and extra
+    confirmed = {network for network, _, _ in extra}
+    assert all(sum(n == network for n, _, _ in extra) == 2 for network in confirmed)
+    assert len({seed for _, _, seed in extra}) == 2  # the same two seeds for every network
+    scored = trials[trials["accuracy"].notna()]
+    assert set(scored.loc[scored["seeds"] == 3, "arch"]) == confirmed
+    assert (scored.loc[scored["seeds"] == 1, "accuracy_quantized_mean"]
+            == scored.loc[scored["seeds"] == 1, "accuracy_quantized"]).all()
+    assert scored.loc[scored["seeds"] == 3, "accuracy_quantized_std"].notna().all()
+    # every network on the front of means was confirmed, and the front is built from means
+    assert set(outputs.pareto["arch"]) <= confirmed
+    study = optuna.load_study(study_name="confirm", storage=outputs.storage)
+    for network in confirmed:
+        stored = study.user_attrs[f"dse_confirm:{network}"]
+        rows = scored[scored["arch"] == network]
+        for row in rows.itertuples():
+            values = [row.accuracy_quantized, *(s["quantized"][row.dtype] for s in stored)]
+            assert row.accuracy_quantized_mean == pytest.approx(sum(values) / 3, abs=1e-12)
+    before = len(counted_training)
+    run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
+    assert len(counted_training) == before  # resumed: nothing left to train or confirm

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-FAST = ["--space", "small", "--epochs", "1", "--no-progress"]
+FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
 
 
 def dse(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess:
@@ -23,9 +23,11 @@ def dse(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.Compl
                           text=True, cwd=cwd, timeout=600, env=env)
 
 
-def complete(url: str, name: str) -> int:
+def trained(url: str, name: str) -> int:
+    """Networks the study has trained (each with a complete trial of its own)."""
     study = optuna.load_study(study_name=name, storage=url)
-    return sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    return sum(t.state == optuna.trial.TrialState.COMPLETE and bool(t.user_attrs.get("trained"))
+               for t in study.trials)
 
 
 @pytest.mark.postgres
@@ -34,27 +36,27 @@ def test_both_postgresql_url_forms_work(tmp_path, postgres_url, scheme: str) -> 
     url = scheme + postgres_url.split("://", 1)[1]
     name = "plain" if scheme == "postgresql://" else "psycopg2"
     result = dse("run", "--profile", "stm32l4", "--storage", url, "--study", name,
-                 "--trials", "4", *FAST, cwd=tmp_path)
+                 "--trainings", "4", *FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert complete(url, name) == 4
+    assert trained(url, name) == 4
 
 
 @pytest.mark.postgres
 def test_a_worker_without_trials_stops_at_the_studys_target(tmp_path, postgres_url) -> None:
     # The study is created with a target of 8 but no trial run (the timeout passes at once);
-    # the worker, given no --trials, must stop at 8: not at a default of its own.
+    # the worker, given no --trainings, must stop at 8: not at a default of its own.
     made = dse("run", "--profile", "stm32l4", "--storage", postgres_url, "--study", "target",
-               "--trials", "8", "--timeout", "1e-9", *FAST, cwd=tmp_path)
+               "--trainings", "8", "--timeout", "1e-9", *FAST, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    assert complete(postgres_url, "target") == 0
+    assert trained(postgres_url, "target") == 0
     joined = dse("worker", "--storage", postgres_url, "--study", "target", "--no-progress",
                  "--out", str(tmp_path / "w"), cwd=tmp_path)
     assert joined.returncode == 0, joined.stderr
-    assert complete(postgres_url, "target") == 8
-    again = dse("worker", "--storage", postgres_url, "--study", "target", "--trials", "12",
+    assert trained(postgres_url, "target") == 8
+    again = dse("worker", "--storage", postgres_url, "--study", "target", "--trainings", "12",
                 "--no-progress", "--out", str(tmp_path / "w"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert complete(postgres_url, "target") == 12  # --trials moves the stored target
+    assert trained(postgres_url, "target") == 12  # --trainings moves the stored target
 
 
 def shadow(folder: Path, *packages: str) -> Path:
@@ -69,7 +71,7 @@ def shadow(folder: Path, *packages: str) -> Path:
 def test_a_missing_driver_names_the_package(tmp_path) -> None:
     hidden = shadow(tmp_path / "hidden", "psycopg")
     result = dse("run", "--profile", "stm32l4", "--storage", "postgresql://u:secret@h/db",
-                 "--trials", "2", *FAST, cwd=tmp_path, env_path=hidden)
+                 "--trainings", "2", *FAST, cwd=tmp_path, env_path=hidden)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "dse: error: Storage 'postgresql://u:***@h/db' needs the psycopg database driver: "
@@ -78,7 +80,7 @@ def test_a_missing_driver_names_the_package(tmp_path) -> None:
 
 def test_gp_without_scipy_is_refused_before_the_first_trial(tmp_path) -> None:
     hidden = shadow(tmp_path / "hidden", "scipy")
-    result = dse("run", "--profile", "stm32l4", "--sampler", "gp", "--trials", "12", "--study",
+    result = dse("run", "--profile", "stm32l4", "--sampler", "gp", "--trainings", "12", "--study",
                  "gp", *FAST, cwd=tmp_path, env_path=hidden)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == ("dse: error: The 'gp' sampler needs scipy for its "

@@ -15,6 +15,7 @@ from dse.config import ACCURACY_OBJECTIVES
 from dse.cost import CostReport
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
+BATCH_ATTR = "batch"  # the ask batch a trial belongs to (a variant: its trainer's)
 SCORE_KEYS = ("accuracy", "accuracy_quantized", "train_seconds", "diverged")
 UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_seconds": 0.0,
              "diverged": ""}
@@ -29,6 +30,11 @@ def record_constraints(trial: optuna.Trial, report: CostReport) -> None:
 def arch_key(arch: Architecture) -> str:
     """What makes two candidates the same: architecture and dtype (the task is the study's)."""
     return f"{arch.text}|{arch.dtype}"
+
+
+def network_key(arch: Architecture) -> str:
+    """What one training serves: the network (cell type and cells per layer), every dtype."""
+    return arch.text
 
 
 def cost_attrs(arch: Architecture, report: CostReport) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from dse import proxy, tasks, userdata
+from dse.architecture import Architecture
 from dse.config import SearchConfig
+from dse.cost import ArchBatch, BatchCost, CostReport, estimate, estimate_batch
 from dse.errors import DseError
 from dse.hardware import HardwareProfile, load_profile
 from dse.search.samplers import check_sampler
@@ -22,6 +24,25 @@ class SearchInputs:
     space: SearchSpace
     data: tasks.Dataset
     budget: Budget
+
+    def architecture(self, cell: str, cells: tuple[int, ...], dtype: str) -> Architecture:
+        """A candidate as an architecture of the task's shape."""
+        shape = self.data
+        return Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
+                            shape.classes)
+
+    def price(self, cell: str, cells: tuple[int, ...],
+              dtype: str) -> tuple[Architecture, CostReport]:
+        """A candidate's architecture and its cost on the profile, within the budgets."""
+        arch = self.architecture(cell, cells, dtype)
+        return arch, estimate(arch, self.profile, runtime=self.config.runtime,
+                              ram_mode=self.space.ram_mode, budgets=self.config.budgets)  # type: ignore[arg-type]
+
+    def price_all(self, archs: list[Architecture]) -> BatchCost:
+        """The cost of many candidates at once (the vectorized cost model)."""
+        return estimate_batch(ArchBatch.from_architectures(archs), self.profile,
+                              runtime=self.config.runtime, ram_mode=self.space.ram_mode,  # type: ignore[arg-type]
+                              budgets=self.config.budgets)
 
 
 def resolve(config: SearchConfig) -> SearchInputs:

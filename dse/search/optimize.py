@@ -1,16 +1,25 @@
 """The ask/tell loop shared by ``dse run`` and ``dse worker``.
 
-Ask a batch of trials, cost every candidate (microseconds), record the infeasible ones with
-their violations without training them, score the rest in the worker pool (each distinct
-architecture once: duplicates reuse the study's earlier score), and tell the results back
-in trial order. Because the batch size does not depend on the number of worker processes
-and every score is a pure function of (architecture, data, budget, seed), a seeded run
-gives the same trials with 1 or N local workers.
+Ask a batch of trials and cost every candidate (microseconds); an infeasible one is recorded
+with its violations and never trained. A feasible candidate whose network (cell type and
+cells per layer) is new is trained once in the worker pool, which scores the network as
+every dtype of the space: when the training is told, each of the network's other feasible
+dtypes becomes a trial of its own (``variant_of``). A candidate already scored, or in
+training, reuses that score (``reused_from``). The budget counts trainings, not trials.
+After the search, the front is confirmed with more seeds (:mod:`dse.search.confirm`).
+
+Every asked trial carries its batch number. The batch size does not depend on the number of
+worker processes, a score is a pure function of (network, data, budget, seed), and batch k
+is proposed from what batches up to k - 2 scored and what batch k - 1 asked (the batch in
+training when it is asked). So a seeded run gives the same trials with 1 or N local
+workers, and after an interruption: the trials of a batch that were asked but not told
+are asked again, in their batch, before the search goes on.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -24,38 +33,53 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import TrialState
 
 from dse.architecture import Architecture
 from dse.config import OBJECTIVES
-from dse.cost import CostReport, estimate
+from dse.cost import CostReport
 from dse.pareto import non_dominated
 from dse.search import pool as worker_pool
-from dse.search.attrs import SCORE_KEYS, UNTRAINED, arch_key, cost_attrs, objective_values, record_constraints
+from dse.search.attrs import (
+    BATCH_ATTR,
+    SCORE_KEYS,
+    UNTRAINED,
+    WORKER_ID,
+    arch_key,
+    cost_attrs,
+    network_key,
+    objective_values,
+    record_constraints,
+)
+from dse.search.confirm import confirm
 from dse.search.inputs import SearchInputs
-from dse.search.samplers import make_sampler
+from dse.search.samplers import batch_size, make_sampler, training_limit
 from dse.search.storage import HEARTBEAT_SECONDS
-from dse.search.study import trial_target
+from dse.search.study import training_target
 
-ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
 PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
+STALL_TRIALS = 100  # trials asked in a row without a new training: the sampler has stalled
 
 
 @dataclass
 class Progress:
     """Counts shown on the progress bar."""
 
-    finished: int = 0
-    feasible: int = 0
-    trained: int = 0
-    reused: int = 0
+    target: int = 0  # trainings the study asks for (capped by what the sampler can propose)
+    trainings: int = 0  # networks trained in the study
+    trials: int = 0  # finished trials in the study (every dtype variant is one)
     front: int = 0
+    stalled: bool = False  # the sampler kept proposing what is known or does not fit
+    confirming: bool = False  # the search is done; the networks near the front train again
+    confirmations: int = 0  # trainings with extra seeds
 
 
 @dataclass
-class ScoreSource:
-    """Where a candidate's score comes from: trial ``number`` trained (or trains) it.
-    Candidates of the same architecture share one."""
+class Training:
+    """One network's training, by the trial that asked for it first; later trials of the
+    network wait for it (in training) or take its stored score (``known``)."""
 
     number: int
     future: Future | None = None  # in training; None when ``known`` holds the score
@@ -69,7 +93,9 @@ class Candidate:
     trial: optuna.Trial
     arch: Architecture
     report: CostReport
-    score: ScoreSource | None  # None: infeasible, never trained
+    source: Training | None  # None: infeasible, never trained
+    variants: list[tuple[Architecture, CostReport]]  # the trainer's other feasible dtypes
+    batch: int
     told: bool = False
 
 
@@ -80,7 +106,8 @@ def run_study(
     workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> Progress:
-    """Search until the study holds its target of finished trials or the timeout passes.
+    """Search until the study holds its target of trainings or the timeout passes, then
+    confirm the front.
 
     Batches are pipelined: the next batch is asked (with the running ones known to the
     sampler as running) before the oldest is told, so the pool never waits for the slowest
@@ -91,46 +118,107 @@ def run_study(
     the trials asked but not told are failed, the worker processes are stopped.
     """
     config = inputs.config
-    target = trial_target(study)
-    if config.sampler == "grid":  # one lap of the grid, whatever the target says
-        target = min(target, inputs.space.candidate_count)
+    sampler = make_sampler(inputs, 0)
+    limit = training_limit(sampler)  # grid, ehvi: every network once at most
+    target = training_target(study) if limit is None else min(training_target(study), limit)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
-    progress = Progress()
+    _fail_orphans(study)  # the same, at once, when that process ran on this machine
+    progress = Progress(target=target)
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
+    trials = study.get_trials(deepcopy=False)
+    replays = _replays(trials)  # batches cut short by an interruption, asked again first
+    next_batch = 1 + max((t.user_attrs.get(BATCH_ATTR, -1) for t in trials), default=-1)
     pool = worker_pool.start_pool(inputs, workers)
     pending: deque[list[Candidate]] = deque()
-    trainings: dict[str, ScoreSource] = {}  # distinct architectures in training, by key
+    trainings: dict[str, Training] = {}  # networks in training, by network key
+    since_training = 0  # trials asked since the last one that started a training
     try:
         with _deferred_sigint() as stop:
             while True:
                 trials = study.get_trials(deepcopy=False)  # one read of the storage per step
-                done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-                progress.finished = len(done)
+                done = [t for t in trials if t.state == TrialState.COMPLETE]
+                progress.trials = len(done)
+                progress.trainings = sum(bool(t.user_attrs.get("trained")) for t in done)
                 progress.front = front_size(config.objectives, done)
                 if on_progress:
                     on_progress(progress)
-                want = target - len(done) - sum(map(len, pending))
+                want = target - progress.trainings - len(trainings)
+                progress.stalled = since_training >= STALL_TRIALS
                 _check(stop)
-                if want > 0 and len(pending) < PIPELINE_DEPTH and time.monotonic() < deadline:
-                    study.sampler = make_sampler(config, inputs.space, len(trials))
-                    pending.append(_ask(inputs, study, pool, min(ASK_BATCH, want), done,
-                                        trainings))
+                if replays and len(pending) < PIPELINE_DEPTH:
+                    number, params = replays.pop(0)
+                    pending.append(_ask(inputs, study, pool, number, params, done, trainings))
+                elif (want > 0 and len(pending) < PIPELINE_DEPTH and not progress.stalled
+                        and time.monotonic() < deadline
+                        and batch_size(sampler, next_batch, want) > 0):
+                    sampler = study.sampler = make_sampler(inputs, next_batch, sampler)
+                    batch = _ask(inputs, study, pool, next_batch,
+                                 [None] * batch_size(sampler, next_batch, want), done,
+                                 trainings)
+                    pending.append(batch)
+                    next_batch += 1
+                    starts = any(c.source and c.source.number == c.trial.number for c in batch)
+                    since_training = 0 if starts else since_training + len(batch)
                 elif pending:
-                    _tell(config.objectives, study, pending, trainings, progress, stop)
+                    _tell(inputs, study, pending, trainings, stop)
                     pending.popleft()
                 else:
-                    return progress
+                    break
+            progress.confirming = True
+            if on_progress:
+                on_progress(progress)
+            progress.confirmations = confirm(inputs, study, pool,
+                                             lambda future: _wait(future, study, [], stop))
+            return progress
     except BaseException:
-        for batch in pending:  # interrupted: the asked trials are lost, the study is not
+        for batch in pending:  # interrupted: the asked trials are failed, asked again later
             for candidate in batch:
                 if not candidate.told:
-                    study.tell(candidate.trial, state=optuna.trial.TrialState.FAIL)
+                    study.tell(candidate.trial, state=TrialState.FAIL)
         worker_pool.stop_pool(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fail_orphans(study: optuna.Study) -> None:
+    """Fail the running trials of processes of this machine that no longer exist (their
+    heartbeat would take the grace period to go stale)."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if host == WORKER_ID.rpartition(":")[0] and pid.isdigit() and not _alive(int(pid)):
+            study.tell(t.number, state=TrialState.FAIL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's: alive
+        return True
+    return True
+
+
+def _replays(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, list[dict | None]]]:
+    """The parameters of failed trials that no later trial of their batch asked again,
+    batch by batch in order (variants are recorded, not asked: they do not count)."""
+    asked: dict[int, list[dict]] = {}
+    for t in trials:
+        if t.state != TrialState.FAIL and BATCH_ATTR in t.user_attrs and \
+                "variant_of" not in t.user_attrs:
+            asked.setdefault(t.user_attrs[BATCH_ATTR], []).append(t.params)
+    lost: dict[int, list[dict | None]] = {}
+    for t in trials:
+        if t.state == TrialState.FAIL and BATCH_ATTR in t.user_attrs and t.params:
+            again = asked.get(t.user_attrs[BATCH_ATTR], [])
+            if t.params in again:
+                again.remove(t.params)
+            else:
+                lost.setdefault(t.user_attrs[BATCH_ATTR], []).append(t.params)
+    return sorted(lost.items())
 
 
 @contextmanager
@@ -159,56 +247,67 @@ def _check(stop: threading.Event) -> None:
         raise KeyboardInterrupt
 
 
-def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, size: int,
-         done: list[optuna.trial.FrozenTrial], trainings: dict[str, ScoreSource]) -> list[Candidate]:
-    """Ask a batch, cost it, record constraints, and submit each new feasible architecture
-    for training once: an architecture the study already scored, or one in training, is not
-    trained again."""
-    config, space, shape = inputs.config, inputs.space, inputs.data
-    with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-        trials = [study.ask() for _ in range(size)]
-    known = {t.user_attrs["key"]: t for t in done if t.user_attrs.get("trained")}
+def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, number: int,
+         given: list[dict | None], done: list[optuna.trial.FrozenTrial],
+         trainings: dict[str, Training]) -> list[Candidate]:
+    """Ask batch ``number`` (one trial per entry of ``given``: the sampler proposes where it
+    is None, else those parameters are asked again), cost it, record constraints, and
+    submit each new network for training once."""
+    space = inputs.space
+    known = {t.user_attrs["key"]: t for t in done
+             if "key" in t.user_attrs and t.user_attrs.get("feasible")}
     batch = []
-    for trial in trials:
-        cell, cells, dtype = space.suggest(trial)
-        arch = Architecture(cell, cells, dtype, shape.features, shape.timesteps,  # type: ignore[arg-type]
-                            shape.classes)
-        report = estimate(arch, inputs.profile, runtime=config.runtime,
-                          ram_mode=space.ram_mode, budgets=config.budgets)  # type: ignore[arg-type]
+    for params in given:
+        if params is not None:
+            study.enqueue_trial(params, user_attrs={BATCH_ATTR: number})
+        with warnings.catch_warnings():  # we beat the heartbeat ourselves (_wait)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial = study.ask()
+        trial.set_user_attr(BATCH_ATTR, number)
+        trial.set_user_attr("worker", WORKER_ID)  # so a resume can tell it lost its process
+        cell, cells, dtype = space.suggest(trial)  # now, so the next ask sees it running
+        arch, report = inputs.price(cell, cells, dtype)
         record_constraints(trial, report)
-        key = arch_key(arch)
-        if not report.fits:
-            source = None
-        elif key in known:
-            earlier = known[key]
-            source = ScoreSource(earlier.number,
-                                 known={k: earlier.user_attrs[k] for k in SCORE_KEYS})
-        else:  # in training already, or new: this trial trains it
-            source = trainings.setdefault(key, ScoreSource(trial.number))
-        batch.append(Candidate(trial, arch, report, source))
-    new = [c for c in batch if c.score and c.score.number == c.trial.number]
+        source, variants = None, []
+        if report.fits and arch_key(arch) in known:
+            earlier = known[arch_key(arch)]
+            source = Training(earlier.number, known={k: earlier.user_attrs[k] for k in SCORE_KEYS})
+        elif report.fits:
+            network = network_key(arch)
+            if network not in trainings:  # new: this trial trains it, for every dtype that fits
+                trainings[network] = Training(trial.number)
+                variants = [(a, r) for a, r in (inputs.price(cell, cells, d)
+                                                for d in space.dtypes if d != dtype) if r.fits]
+            source = trainings[network]
+        batch.append(Candidate(trial, arch, report, source, variants, number))
+    new = [c for c in batch if c.source and c.source.number == c.trial.number]
     for candidate in sorted(new, key=lambda c: -c.report.macc):  # longest first balances workers
-        candidate.score.future = pool.submit(worker_pool.score, candidate.arch)  # type: ignore[union-attr]
+        dtypes = (candidate.arch.dtype, *(a.dtype for a, _ in candidate.variants))
+        candidate.source.future = pool.submit(worker_pool.score, candidate.arch, dtypes)  # type: ignore[union-attr]
     return batch
 
 
-def _tell(objectives: tuple[str, ...], study: optuna.Study, pending: deque[list[Candidate]],
-          trainings: dict[str, ScoreSource], progress: Progress, stop: threading.Event) -> None:
-    """Tell the oldest pending batch, in trial order, as its scores arrive."""
+def _tell(inputs: SearchInputs, study: optuna.Study, pending: deque[list[Candidate]],
+          trainings: dict[str, Training], stop: threading.Event) -> None:
+    """Tell the oldest pending batch, in trial order, as its scores arrive; a training also
+    records its network's other feasible dtypes as trials of their own."""
+    objectives = inputs.config.objectives
     alive = [c.trial for batch in pending for c in batch]
     for candidate in pending[0]:
-        arch, report, source = candidate.arch, candidate.report, candidate.score
+        arch, report, source = candidate.arch, candidate.report, candidate.source
         attrs = cost_attrs(arch, report)
+        result = None
         if source is None:
-            score = UNTRAINED
+            score = dict(UNTRAINED)
         elif source.known is not None:
             score, attrs["reused_from"] = source.known, source.number
         else:
-            score = _wait(source.future, study, alive, stop)  # type: ignore[arg-type]
+            result = _wait(source.future, study, alive, stop)
+            score = _score_of(result, arch.dtype)
             if source.number == candidate.trial.number:
                 attrs["trained"] = True
-                del trainings[attrs["key"]]  # told: later asks find it in the study
+                del trainings[network_key(arch)]  # told: later asks find it in the study
             else:
                 attrs["reused_from"] = source.number
         attrs.update(score)
@@ -216,15 +315,36 @@ def _tell(objectives: tuple[str, ...], study: optuna.Study, pending: deque[list[
             candidate.trial.set_user_attr(name, value)
         study.tell(candidate.trial, objective_values(objectives, attrs))
         candidate.told = True
-        progress.feasible += bool(report.fits)
-        progress.trained += bool(attrs["trained"])
-        progress.reused += "reused_from" in attrs
+        for variant, variant_report in candidate.variants:  # with the tell: no interruption
+            _record_variant(inputs, study, variant, variant_report,
+                            _score_of(result, variant.dtype), candidate)  # type: ignore[arg-type]
+
+
+def _score_of(result: dict[str, Any], dtype: str) -> dict[str, Any]:
+    """One dtype's trial attributes from a network's training."""
+    return {"accuracy": result["accuracy"], "accuracy_quantized": result["quantized"][dtype],
+            "train_seconds": result["train_seconds"], "diverged": result["diverged"]}
+
+
+def _record_variant(inputs: SearchInputs, study: optuna.Study, arch: Architecture,
+                    report: CostReport, score: dict[str, Any], trainer: Candidate) -> None:
+    """A dtype variant of a trained network, added to the study as a complete trial."""
+    space = inputs.space
+    attrs = dict(cost_attrs(arch, report), **score, variant_of=trainer.trial.number)
+    attrs[BATCH_ATTR] = trainer.batch
+    params = space.params_of(arch.cell, arch.cells, arch.dtype)
+    distributions: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(choices) for name, choices in space.choices().items()
+        if name in params}
+    study.add_trial(optuna.trial.create_trial(
+        values=objective_values(inputs.config.objectives, attrs), params=params,
+        distributions=distributions, user_attrs=attrs, constraints=report.constraints))
 
 
 def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],
           stop: threading.Event) -> dict:
-    """Wait for one proxy score, checking for Ctrl-C and telling the storage every few
-    seconds that the asked trials are alive."""
+    """Wait for one training, checking for Ctrl-C and telling the storage every few seconds
+    that the asked trials are alive."""
     beat = time.monotonic()
     while True:
         _check(stop)
@@ -239,7 +359,7 @@ def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],
 
 
 def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial]) -> int:
-    """Distinct feasible architectures on the Pareto front so far (for the progress bar)."""
+    """Distinct feasible candidates on the Pareto front so far (for the progress bar)."""
     scored = {t.user_attrs["key"]: t for t in done
               if t.user_attrs.get("feasible") and t.values is not None}
     if not scored:

@@ -44,16 +44,14 @@ def _end_with_parent(poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="dse-parent-watch", daemon=True).start()
 
 
-def score(arch: Architecture) -> dict[str, Any]:
-    """Train ``arch`` with the held inputs; the score as the trial attributes it becomes."""
+def score(arch: Architecture, dtypes: tuple[str, ...], seed: int | None = None) -> dict[str, Any]:
+    """Train ``arch``'s network once with the held inputs (``seed``: another training seed
+    than the run's), scored as each of ``dtypes``."""
     inputs = _INPUTS["inputs"]
-    result = proxy.evaluate(arch, inputs.data, budget=inputs.budget, seed=inputs.config.seed)
-    return {
-        "accuracy": result.accuracy,
-        "accuracy_quantized": result.accuracy_quantized,
-        "train_seconds": result.train_seconds,
-        "diverged": result.diverged or "",
-    }
+    result = proxy.evaluate_network(arch, inputs.data, dtypes, budget=inputs.budget,
+                                    seed=inputs.config.seed if seed is None else seed)
+    return {"accuracy": result.accuracy, "quantized": result.quantized,
+            "train_seconds": result.train_seconds, "diverged": result.diverged or ""}
 
 
 def start_pool(inputs: SearchInputs, workers: int) -> ProcessPoolExecutor:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from dse.config import AUTO_SAMPLER, SearchConfig
+from dse.config import ACCURACY_OBJECTIVES, AUTO_SAMPLER, SearchConfig
 from dse.errors import DseError
+from dse.search.ehvi import EhviSampler
 from dse.space import SearchSpace
 from dse.training import derived_seed
 
-MAX_GRID = 1_000_000  # candidates --sampler grid may enumerate
+if TYPE_CHECKING:
+    from dse.search.inputs import SearchInputs
+
+MAX_GRID = 1_000_000  # networks --sampler grid may enumerate
+ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on --workers
+FIRST_BATCH = 2  # the first two batches (asked before any score is back): smaller
 
 
 def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
@@ -27,18 +33,30 @@ def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
             except ImportError:
                 raise DseError(f"The 'gp' sampler needs {package} for {why}: pip install "
                                f"{package} (or choose --sampler tpe).") from None
-    if name == "grid" and space.candidate_count > MAX_GRID:
-        raise DseError(f"--sampler grid would enumerate all {space.candidate_count:,} candidates "
+    accuracies = [o for o in config.objectives if o in ACCURACY_OBJECTIVES]
+    if name == "ehvi" and (len(accuracies) != 1 or len(config.objectives) < 2):
+        raise DseError(f"The 'ehvi' sampler models one accuracy objective against exact costs; "
+                       f"the objectives {', '.join(config.objectives)} have "
+                       f"{len(accuracies)}. Keep one of {', '.join(ACCURACY_OBJECTIVES)} and "
+                       f"add a cost, or choose --sampler tpe.")
+    if name == "grid" and space.network_count > MAX_GRID:
+        raise DseError(f"--sampler grid would enumerate all {space.network_count:,} networks "
                        f"of space '{space.name}' (the limit is {MAX_GRID:,}); use a sampler that "
                        f"searches (auto, tpe) or a smaller space.")
 
 
-def make_sampler(config: SearchConfig, space: SearchSpace,
-                 n_trials: int) -> optuna.samplers.BaseSampler:
-    """The sampler a config names. Its seed moves on with the number of trials the study
-    holds, so neither the next batch nor a resumed run re-proposes earlier start-up draws."""
-    seed = derived_seed(config.seed, n_trials)
+def make_sampler(inputs: SearchInputs, batch: int,
+                 previous: optuna.samplers.BaseSampler | None = None) -> optuna.samplers.BaseSampler:
+    """The sampler a config names, for ask batch ``batch``. Its seed moves on with the batch,
+    so neither the next batch nor a resumed run re-proposes earlier start-up draws.
+    ``previous`` (the last batch's) lends what it computed once: ehvi's priced space."""
+    config = inputs.config
+    seed = derived_seed(config.seed, batch)
     name = AUTO_SAMPLER if config.sampler == "auto" else config.sampler
+    if name == "ehvi":
+        if isinstance(previous, EhviSampler):
+            return previous.for_batch(batch, seed)
+        return EhviSampler(inputs, batch, seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
                                           n_startup_trials=10)
@@ -47,39 +65,58 @@ def make_sampler(config: SearchConfig, space: SearchSpace,
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed, n_startup_trials=10)
     if name == "grid":
-        return GridOrderSampler(space, config.seed)
+        return GridOrderSampler(inputs, batch)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-class GridOrderSampler(optuna.samplers.BaseSampler):
-    """Every candidate of the space once, in a seeded order, without listing them: trial
-    number k gets candidate (a*k + b) mod N, a bijection for a coprime to N. Trial numbers
-    are unique in a study, so workers sharing it never draw the same candidate; numbers
-    past N start a new lap (a failed trial's candidate comes round again, the others reuse
-    their scores)."""
+def training_limit(sampler: optuna.samplers.BaseSampler) -> int | None:
+    """The most networks ehvi can propose for training (past that it would only re-propose
+    what is known); None for the others."""
+    return sampler.network_limit if isinstance(sampler, EhviSampler) else None
 
-    def __init__(self, space: SearchSpace, seed: int) -> None:
-        self.space, self.size = space, space.candidate_count
-        self.offset = derived_seed(seed, 1) % self.size
-        step = derived_seed(seed, 2) % self.size or 1
+
+def batch_size(sampler: optuna.samplers.BaseSampler, batch: int, want: int) -> int:
+    """Trials to ask in batch ``batch`` when ``want`` more trainings are wanted: the grid
+    asks full batches until its lap ends, the others no more than are wanted."""
+    if isinstance(sampler, GridOrderSampler):
+        return max(0, min(ASK_BATCH, sampler.size - batch * ASK_BATCH))
+    return min(FIRST_BATCH if batch < 2 else ASK_BATCH, want)
+
+
+class GridOrderSampler(optuna.samplers.BaseSampler):
+    """Every network of the space once, in a seeded order, without listing them: the i-th
+    asked trial (batch * ASK_BATCH + its place in the batch) gets network (a*i + b) mod N,
+    a bijection for a coprime to N, in the space's first dtype that fits (its training
+    records the others). One lap, then the search stops."""
+
+    def __init__(self, inputs: SearchInputs, batch: int) -> None:
+        self.inputs, self.space = inputs, inputs.space
+        self.size = self.space.network_count
+        self.offset = derived_seed(inputs.config.seed, 1) % self.size
+        step = derived_seed(inputs.config.seed, 2) % self.size or 1
         while math.gcd(step, self.size) != 1:
             step += 1
         self.step = step
+        self.first = batch * ASK_BATCH
+        self.places: dict[int, int] = {}  # trial number -> its index in the lap
 
-    def candidate(self, number: int) -> tuple[str, tuple[int, ...], str]:
-        """The candidate trial ``number`` evaluates."""
-        index = (self.step * (number % self.size) + self.offset) % self.size
-        network, dtype = divmod(index, len(self.space.dtypes))
-        cell, cells = self.space.network_at(network)
-        return cell, cells, self.space.dtypes[dtype]
+    def candidate(self, index: int) -> tuple[str, tuple[int, ...], str]:
+        """The ``index``-th candidate of the lap."""
+        cell, cells = self.space.network_at((self.step * (index % self.size) + self.offset)
+                                            % self.size)
+        fitting = [d for d in self.space.dtypes if self.inputs.price(cell, cells, d)[1].fits]
+        return cell, cells, (fitting or self.space.dtypes)[0]
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, BaseDistribution]:
-        return {}
+        return {name: CategoricalDistribution(choices)
+                for name, choices in self.space.choices().items()}
 
     def sample_relative(self, study: Any, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return {}
+        index = self.places.setdefault(trial.number, self.first + len(self.places))
+        params = self.space.params_of(*self.candidate(index))
+        return {name: value for name, value in params.items() if name in search_space}
 
     def sample_independent(self, study: Any, trial: Any, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.space.params_of(*self.candidate(trial.number))[param_name]
+        raise RuntimeError(f"the grid proposes every parameter; {param_name!r} was not proposed")

@@ -3,8 +3,9 @@ check that it was made with the same config and the same resolved inputs.
 
 What a study stores (user attributes): ``dse_config`` (the config's identity), ``dse_inputs``
 (the resolved profile and space, and the data's fingerprint: editing a profile between two
-runs must not mix old and new budgets in one study) and ``dse_trials`` (the trial target, so
-a worker that joins knows when the study is done).
+runs must not mix old and new budgets in one study), ``dse_trainings`` (the target: how many
+networks to train, so a worker that joins knows when the study is done) and
+``dse_confirmations`` (the extra-seed scores of the networks near the front).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from dse.config import DEFAULT_TRIALS, OBJECTIVES, SearchConfig
+from dse.config import DEFAULT_TRAININGS, OBJECTIVES, SearchConfig
 from dse.errors import DseError
 from dse.paths import shown_name
 from dse.search.inputs import SearchInputs
@@ -23,7 +24,8 @@ from dse.search.storage import masked_url, open_storage
 
 CONFIG_ATTR = "dse_config"
 INPUTS_ATTR = "dse_inputs"
-TARGET_ATTR = "dse_trials"
+TARGET_ATTR = "dse_trainings"
+CONFIRMATIONS_ATTR = "dse_confirmations"
 
 
 def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
@@ -43,17 +45,17 @@ def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
                                     sampler=optuna.samplers.RandomSampler())
         study.set_user_attr(CONFIG_ATTR, config.identity())
         study.set_user_attr(INPUTS_ATTR, inputs_record(inputs))
-        study.set_user_attr(TARGET_ATTR, config.trials or DEFAULT_TRIALS)
+        study.set_user_attr(TARGET_ATTR, config.trainings or DEFAULT_TRAININGS)
         return study
     _check_same(study, config, inputs)
-    if config.trials is not None and study.user_attrs.get(TARGET_ATTR) != config.trials:
-        study.set_user_attr(TARGET_ATTR, config.trials)
+    if config.trainings is not None and study.user_attrs.get(TARGET_ATTR) != config.trainings:
+        study.set_user_attr(TARGET_ATTR, config.trainings)
     return study
 
 
-def trial_target(study: optuna.Study) -> int:
-    """How many finished trials the study should hold."""
-    return int(study.user_attrs.get(TARGET_ATTR, DEFAULT_TRIALS))
+def training_target(study: optuna.Study) -> int:
+    """How many networks the study should have trained."""
+    return int(study.user_attrs.get(TARGET_ATTR, DEFAULT_TRAININGS))
 
 
 def inputs_record(inputs: SearchInputs) -> dict[str, Any]:
