@@ -54,7 +54,7 @@ class CellCounts:
     sigmoids: int  # LSTM i, f, o; GRU r, z
     tanhs: int  # LSTM g and tanh(c); GRU n
     state_vectors: int  # LSTM h and c; GRU h
-    kernel_sum_vectors: int  # TFLM's fused int LSTM precomputes 8C kernel sums (FACTS.md)
+    kernel_sum_vectors: int  # TFLM's fused int LSTM precomputes 8C kernel sums (docs/cost-model.md)
     tensors: int  # quantized tensors, each with a scale and zero point (LSTM 8 W + 4 b)
 
 

@@ -84,7 +84,7 @@ def test_worked_examples_by_hand() -> None:
     assert report.layers[0].params == 4_992
     assert report.layers[0].macc == 251_200
     assert report.layers[1].params == 5 * 33 and report.layers[1].macc == 165
-    # FACTS.md, Keras vs PyTorch: two-layer LSTM F=13, C=64: 52,992 vs 53,504 (no head).
+    # docs/cost-model.md, Keras vs PyTorch: two-layer LSTM F=13, C=64: 52,992 vs 53,504 (no head).
     keras = estimate(arch("lstm:64,64", 13), PROFILE)
     pytorch = estimate(arch("lstm:64,64", 13), PROFILE, convention="pytorch")
     assert keras.params - keras.layers[-1].params == 52_992
