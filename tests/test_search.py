@@ -232,6 +232,7 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     create = run_cli("run", "--profile", "stm32l4", "--space", "small", "--trainings", "2",
                      "--storage", postgres_url, "--study", "shared", *FAST, cwd=tmp_path)
     assert create.returncode == 0, create.stderr
+    created = len(optuna.load_study(study_name="shared", storage=postgres_url).get_trials())
     workers = [
         subprocess.Popen([sys.executable, "-m", "dse.cli", "worker", "--storage", postgres_url,
                           "--study", "shared", "--trainings", "12", "--no-progress",
@@ -249,7 +250,7 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     trained = [t for t in trials if t.user_attrs.get("trained")]
     assert 12 <= len(trained) <= 12 + 2 * ASK_BATCH * optimize.PIPELINE_DEPTH
-    by_worker = {t.user_attrs["worker"] for t in trials[2:]}
+    by_worker = {t.user_attrs["worker"] for t in trials[created:]}
     assert len(by_worker) == 2  # both workers told trials
 
 
