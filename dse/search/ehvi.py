@@ -299,7 +299,7 @@ def _uncovered(x: np.ndarray, front_x: np.ndarray) -> np.ndarray:
     and front points k, k+1, ... do not (sorted by accuracy, they are those at least as
     accurate as piece k)."""
     if x.shape[1] == 1:  # one cost: lengths, exact
-        reach = np.minimum.accumulate(np.append(front_x[::-1, 0], 1.0))[::-1]  # (K + 1,)
+        reach = np.minimum.accumulate(np.append(front_x[:, 0], 1.0)[::-1])[::-1]  # (K + 1,)
         return np.maximum(0.0, np.minimum(reach, 1.0)[None, :] - x[:, :1])
     points = np.random.default_rng(0).random((QMC_POINTS, x.shape[1]))  # fixed: same bits
     covered = np.all(points[None, :, :] >= front_x[:, None, :], axis=2)  # (K, P)

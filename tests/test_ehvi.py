@@ -1,0 +1,86 @@
+"""The cost-aware sampler's parts: its Gaussian process, its expected hypervolume
+improvement against brute force, and its proposals on a real priced space."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dse.config import SearchConfig
+from dse.pareto import hypervolume_2d, non_dominated
+from dse.search import resolve, surrogate
+from dse.search.ehvi import EhviSampler, expected_improvement, price_space
+
+
+def test_the_process_interpolates_and_grows_uncertain_away_from_data() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2))
+    y = np.sin(3 * X[:, 0]) + X[:, 1]
+    gp = surrogate.fit(X, y, X[:, :1])
+    mean, std = surrogate.predict(gp, X, X[:, :1])
+    assert np.abs(mean - y).max() < 0.1  # a smooth function is learned
+    far = np.array([[3.0, 3.0]])
+    _, far_std = surrogate.predict(gp, far, far[:, :1])
+    assert far_std[0] > 2 * std.mean()
+
+
+@pytest.mark.parametrize("costs", [1, 2])
+def test_expected_improvement_equals_brute_force(costs: int) -> None:
+    """Closed form (one cost: exact; two: volume on fixed points) against sampling the
+    accuracy and computing each hypervolume gain directly."""
+    rng = np.random.default_rng(1)
+    front_x = rng.random((6, costs)) * 0.8
+    front_acc = rng.random(6) * 0.5 + 0.4
+    keep = non_dominated(np.column_stack([-front_acc, front_x]))
+    front_acc, front_x = front_acc[keep], front_x[keep]
+    x = rng.random((5, costs)) * 0.8
+    mean, std = rng.random(5) * 0.5 + 0.4, rng.random(5) * 0.1 + 0.02
+    reference = 0.3
+    closed = expected_improvement(mean, std, x, front_acc, front_x, reference)
+    draws = rng.normal(mean[:, None], std[:, None], (5, 20_000))
+    if costs == 1:
+        base = hypervolume_2d(np.column_stack([-front_acc, front_x[:, 0]]), (-reference, 1.0))
+        for i in range(5):
+            gains = [hypervolume_2d(np.vstack([np.column_stack([-front_acc, front_x[:, 0]]),
+                                               [-y, x[i, 0]]]), (-reference, 1.0)) - base
+                     for y in draws[i, :2000]]
+            assert closed[i] == pytest.approx(np.mean(gains), abs=4 * np.std(gains) / 45 + 1e-9)
+    else:  # volume in (accuracy, cost 1, cost 2) on a fine grid, for one candidate
+        grid = np.random.default_rng(2).random((200_000, 3)) * [1.0 - reference, 1, 1]
+        grid[:, 0] += reference
+        def dominated(points: np.ndarray) -> np.ndarray:
+            return np.any((grid[None, :, 0] <= points[:, None, 0])
+                          & np.all(grid[None, :, 1:] >= points[:, None, 1:], axis=2), axis=0)
+        base = dominated(np.column_stack([front_acc, front_x]))
+        i = int(np.argmax(closed))
+        gains = [(dominated(np.array([[y, *x[i]]])) & ~base).mean() * (1 - reference)
+                 for y in draws[i, :300]]
+        assert closed[i] == pytest.approx(np.mean(gains), rel=0.15)
+
+
+def test_the_sampler_never_proposes_a_candidate_over_a_budget() -> None:
+    config = SearchConfig(space="default", max_latency_ms=20.0, max_ram_kb=12.0)
+    inputs = resolve(config)
+    sampler = EhviSampler(inputs, batch=0, seed=0)
+    priced = sampler.priced
+    assert priced.fits.any() and not priced.fits.all()
+    chosen: list = []
+    for _ in range(12):  # the prior phase, then on made-up scores the model's
+        row, dtype = sampler.propose(chosen)
+        assert priced.fits[row, priced.dtypes.index(dtype)]
+        chosen.append(_scored(inputs, priced, row, dtype, accuracy=0.5 + 0.01 * len(chosen)))
+    networks = [t.user_attrs["arch"] for t in chosen]
+    assert len(set(networks)) == len(networks)  # never the same network twice
+    limit = price_space(inputs, ("latency_ms",)).fits.any(1).sum()
+    assert sampler.network_limit == limit
+
+
+def _scored(inputs, priced, row, dtype, accuracy):
+    import optuna
+
+    cell, cells = priced.networks[row]
+    arch, report = inputs.price(cell, cells, dtype)
+    attrs = {"key": f"{arch.text}|{dtype}", "arch": arch.text, "dtype": dtype,
+             "feasible": report.fits, "accuracy": accuracy, "accuracy_quantized": accuracy,
+             "batch": -2}
+    return optuna.trial.create_trial(values=[accuracy, report.latency_ms], user_attrs=attrs)
