@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -231,7 +232,7 @@ def runtime_section(result: Fit, *, date: str) -> str:
         f"reserve_ram_bytes = {result.reserve_ram_bytes}   # {source}: the largest stack of "
         f"an inference",
     ]
-    tables = [("macs_per_cycle", result.macs_per_cycle, ".4g"),
+    tables: list[tuple[str, dict[str, Any], str]] = [("macs_per_cycle", result.macs_per_cycle, ".4g"),
               ("cycles_per_activation", result.cycles_per_activation, ".4g"),
               ("cycles_per_elementwise", result.cycles_per_elementwise, ".4g"),
               ("per_step_overhead_cycles", result.per_step_overhead_cycles, ".4g"),

@@ -480,6 +480,9 @@ def _export_request(args: argparse.Namespace):
                           timesteps=data.timesteps, classes=data.classes)
         score = {"accuracy": float(chosen["accuracy"]),
                  "accuracy_quantized": float(chosen["accuracy_quantized"]),
+                 "accuracy_mean": float(chosen["accuracy_mean"]),
+                 "accuracy_quantized_mean": float(chosen["accuracy_quantized_mean"]),
+                 "seeds": int(chosen["seeds"]),
                  "trial": int(chosen["number"]), "study": args.study}
         profile = load_profile(args.profile) if args.profile else inputs.profile
         return ExportRequest(
@@ -490,7 +493,6 @@ def _export_request(args: argparse.Namespace):
     if args.arch is None or args.row is not None:
         raise DseError("dse export: give --study NAME (with --row N or --arch A), or --arch A "
                        "with --task NAME or --data FILE.npz.")
-    profile = load_profile(args.profile) if args.profile else None
     data = _load_data(args)
     arch = parse_arch(args.arch, dtype=args.dtype or "int8", features=data.features,
                       timesteps=data.timesteps, classes=data.classes)
@@ -498,7 +500,9 @@ def _export_request(args: argparse.Namespace):
     score = {"accuracy": proxy_score.accuracy, "accuracy_quantized": proxy_score.accuracy_quantized,
              "trial": None, "study": None}
     return ExportRequest(arch=arch, data=data, data_label=data.name, seed=args.seed,
-                         search_score=score, profile=profile, source={"direct": True}, **common)
+                         search_score=score,
+                         profile=load_profile(args.profile) if args.profile else None,
+                         source={"direct": True}, **common)
 
 
 def _cmd_export(args: argparse.Namespace) -> None:

@@ -220,7 +220,7 @@ def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any])
         if values[f"reserve_{kind}_bytes"] >= chip[f"{kind}_bytes"]:
             raise DseError(f"In {where}: reserve_{kind}_bytes ({values[f'reserve_{kind}_bytes']})"
                            f" must be smaller than {kind}_bytes ({chip[f'{kind}_bytes']}).")
-    per_dtype = {
+    per_dtype: dict[str, Any] = {
         key: _fields(_table(table, key, where), {d: ("number", *bounds) for d in DTYPES},
                      f"{where.removesuffix(']')}.{key}]")
         for key, bounds in _PER_DTYPE.items()
@@ -256,11 +256,11 @@ def _fields(table: dict[str, Any], spec: dict[str, tuple], where: str,
         if kind == "text":
             values[key] = checks.text(key, value, where)
         elif kind == "whole":
-            values[key] = checks.whole(key, value, *bounds, where)
+            values[key] = checks.whole(key, value, bounds[0], bounds[1], where)
         elif kind == "positive":
             values[key] = checks.positive(key, value, where, *bounds)
         else:
-            values[key] = checks.number(key, value, *bounds, where)
+            values[key] = checks.number(key, value, bounds[0], bounds[1], where)
     return values
 
 

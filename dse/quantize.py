@@ -148,7 +148,10 @@ def quantize_network(net: Network, dtype: str, X_calibration: np.ndarray, *,
             rows = slice(g * cells, (g + 1) * cells)
             qx, sx = _weights(layer.weight_ih[rows])
             qh, sh = _weights(layer.weight_hh[rows])
-            w_x.append(qx), w_h.append(qh), scales_x.append(sx), scales_h.append(sh)
+            w_x.append(qx)
+            w_h.append(qh)
+            scales_x.append(sx)
+            scales_h.append(sh)
         b_ih = layer.bias_ih.astype(np.float64).reshape(gates, cells)
         b_hh = layer.bias_hh.astype(np.float64).reshape(gates, cells)
         folded = b_ih + b_hh if net.cell == "lstm" else np.concatenate([b_ih[:2] + b_hh[:2],

@@ -199,6 +199,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         "ram_mode": lambda v: checks.text("ram_mode", v, where),
         "encoding": lambda v: checks.text("encoding", v, where),
     }
-    values = {key: check(data[key]) for key, check in optional.items() if key in data}
+    values: dict[str, Any] = {key: check(data[key]) for key, check in optional.items()
+                              if key in data}
     return SearchSpace(**{"name": path.stem, **values}, min_layers=layers[0],
                        max_layers=layers[1], cells=tuple(cells))

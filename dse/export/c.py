@@ -187,7 +187,7 @@ def integer_c(net: IntNetwork, info: ModelInfo, prefix: str) -> CSource:
         "static const struct layer LAYERS[LAYER_COUNT] = {\n" + "\n".join(structs) + "\n};\n",
         _array("OUT_WEIGHTS", "int8_t", net.w_out),
         _array("OUT_BIAS", "acc_t", net.bias_out),
-        f"static const float OUT_SCALE = {float_literal(net.out_scale)}; /* logits = acc * scale */\n",
+        f"static const float OUT_SCALE = {float_literal(float(net.out_scale))}; /* logits = acc * scale */\n",
     ])
     bits = net.bits
     source = _template("int_model.c.tmpl").substitute(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import Any
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from dse.cells import Network
 from dse.export.c import ModelInfo
 
 
-def state_dict(net: Network, mean: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
+def state_dict(net: Network, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
     """The arrays under their PyTorch names (our layout is PyTorch's, gate for gate)."""
     arrays = {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
     for k, layer in enumerate(net.layers):

@@ -128,7 +128,7 @@ def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = Non
                       **export.report["shape"])
     runtime_name = runtime or ("dse-c" if "dse-c" in profile.runtimes else None)
     report = estimate(arch, profile, runtime=runtime_name)
-    predicted = {"flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
+    predicted: dict[str, Any] = {"flash_bytes": report.flash_bytes, "ram_bytes": report.ram_bytes,
                  "cycles": round(report.latency_cycles), "latency_ms": report.latency_ms,
                  "energy_uj": report.energy_uj, "estimate": True}
     return {
