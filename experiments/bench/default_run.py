@@ -1,0 +1,128 @@
+"""The default run against the default space's exhaustive truth, under two BLAS kernels.
+
+    python experiments/bench/default_run.py [--out /tmp/default-run]
+
+Runs `dse run --profile stm32l4` as a user does (real trainings, the embedded defaults)
+twice: with OPENBLAS_CORETYPE=Haswell (OpenBLAS' AVX2 kernels) and with it unset (on an
+AVX-512 CPU, its SkylakeX kernels); other kernels round matrix products differently, so
+single scores move. Against the exhaustive truth (experiments/bench/exhaustive.py, scored
+with the unset kernels, seed 0) it prints, per run: wall time, the hypervolume ratio and the
+share of the true front recovered (the found candidates valued at their truth scores;
+reference: the true front's nadir pushed out by 10 %), and the best network under 10, 20,
+50 and 100 ms, as the run ranks it (mean over its seeds) and as the truth scores it, against
+the truth's best. Then the two runs side by side: their fronts' hypervolumes (own scores,
+one reference) and the best network under 5, 10, 20, 50 and 100 ms in each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from exhaustive import truth  # same folder
+from samplers import front_keys, quality
+
+from dse.config import SearchConfig
+from dse.pareto import hypervolume_2d
+
+BUDGETS_MS = (5, 10, 20, 50, 100)
+KERNELS = {"Haswell (AVX2)": "Haswell", "unset (SkylakeX, AVX-512)": None}
+
+
+def run(out: Path, study: str, coretype: str | None) -> tuple[pd.DataFrame, float]:
+    """`dse run --profile stm32l4` in a subprocess; its trials and wall seconds."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    if coretype:
+        env["OPENBLAS_CORETYPE"] = coretype
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dse.cli", "run", "--profile", "stm32l4",
+                           "--study", study, "--out", str(out), "--no-progress", "--json"],
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(done.stderr)
+    json.loads(done.stdout)
+    return pd.read_csv(out / study / "trials.csv"), seconds
+
+
+def best_under(frame: pd.DataFrame, limit_ms: float, column: str) -> pd.Series | None:
+    """The row of largest ``column`` among feasible scored candidates under ``limit_ms``."""
+    rows = frame[frame["feasible"] & frame[column].notna() & (frame["latency_ms"] <= limit_ms)]
+    return None if rows.empty else rows.loc[rows[column].idxmax()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="/tmp/dse-default-run")
+    args = parser.parse_args()
+    out = Path(args.out)
+    rows = truth(SearchConfig(profile="stm32l4", space="default", task="motion", seed=0),
+                 verbose=False)
+    feasible = {k: r for k, r in rows.items() if r.feasible}
+    true_front = front_keys(list(rows.values()))
+    print(f"truth: {len({r.network for r in rows.values()})} networks, {len(feasible)} feasible "
+          f"candidates, {len(true_front)} on the true front")
+
+    runs = {}
+    for label, coretype in KERNELS.items():
+        study = f"default-{coretype or 'unset'}"
+        frame, seconds = run(out, study, coretype)
+        frame = frame[frame["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"])
+        runs[label] = frame
+        found = set(frame.loc[frame["feasible"], "arch"] + "|" + frame.loc[frame["feasible"],
+                                                                           "dtype"])
+        ratio, recovered = quality(found, rows)
+        print(f"\n{label}: {seconds:.0f} s wall, {int(frame['trained'].sum())} trainings, "
+              f"{len(frame)} candidates; HV ratio {ratio:.3f}, true front recovered "
+              f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)})")
+        print(f"  {'budget':>8} {'run best (its mean)':<32}{'its truth':>10}{'truth best':>34}"
+              f"{'gap':>7}")
+        for limit in BUDGETS_MS[1:]:
+            chosen = best_under(frame, limit, "accuracy_quantized_mean")
+            best = max((r for r in feasible.values() if r.report.latency_ms <= limit),
+                       key=lambda r: r.accuracy_quantized, default=None)
+            if chosen is None or best is None:
+                continue
+            key = f"{chosen['arch']}|{chosen['dtype']}"
+            scored = rows[key].accuracy_quantized
+            print(f"  {limit:>6} ms {key:<22}{chosen['accuracy_quantized_mean']:>10.3f}"
+                  f"{scored:>10.3f}{best.key:>26} {best.accuracy_quantized:.3f}"
+                  f"{best.accuracy_quantized - scored:>7.3f}")
+
+    (a_label, a), (b_label, b) = runs.items()
+    points = {label: np.column_stack([-f.loc[f["pareto"], "accuracy_quantized_mean"],
+                                      f.loc[f["pareto"], "latency_ms"]])
+              for label, f in runs.items()}
+    both = np.vstack(list(points.values()))
+    reference = both.max(0) + 0.1 * (both.max(0) - both.min(0))
+    hv = {label: hypervolume_2d(p, reference) for label, p in points.items()}
+    members = [set(f.loc[f["pareto"], "arch"] + "|" + f.loc[f["pareto"], "dtype"]) for f in (a, b)]
+    print(f"\nfronts: {a_label} HV {hv[a_label]:.4g}, {b_label} HV {hv[b_label]:.4g} "
+          f"(difference {abs(hv[a_label] - hv[b_label]) / max(hv.values()):.1%}); "
+          f"{len(members[0])} and {len(members[1])} members, {len(members[0] & members[1])} "
+          f"shared")
+    agree = 0
+    for limit in BUDGETS_MS:
+        x = best_under(a, limit, "accuracy_quantized_mean")
+        y = best_under(b, limit, "accuracy_quantized_mean")
+        if x is None or y is None:
+            continue
+        same = (x["arch"], x["dtype"]) == (y["arch"], y["dtype"])
+        spread = np.nanmax([x["accuracy_quantized_std"], y["accuracy_quantized_std"], 0.0])
+        close = abs(x["accuracy_quantized_mean"] - y["accuracy_quantized_mean"]) <= spread
+        agree += same or close
+        print(f"  {limit:>4} ms: {x['arch']}|{x['dtype']} {x['accuracy_quantized_mean']:.3f} "
+              f"vs {y['arch']}|{y['dtype']} {y['accuracy_quantized_mean']:.3f}: "
+              f"{'same' if same else 'within the spread' if close else 'DIFFERENT'}")
+    print(f"best under budget agrees {agree} of {len(BUDGETS_MS)} times")
+
+
+if __name__ == "__main__":
+    main()
