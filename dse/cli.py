@@ -289,7 +289,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
     parser.add_argument("--data", help="your own data: .npz with X_train [N,T,F], y_train [N]")
     parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
-                        help="auto (the measured best), tpe, nsga2, gp, random, grid (exhaustive)")
+                        help="auto (ehvi; tpe for objectives it cannot model), ehvi, tpe, "
+                             "nsga2, gp, random, grid (exhaustive)")
     parser.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES),
                         default=["accuracy_quantized", "latency_ms"], metavar="OBJ",
                         help=f"two or more of: {', '.join(OBJECTIVES)}")

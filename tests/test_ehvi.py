@@ -10,6 +10,7 @@ from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d, non_dominated
 from dse.search import resolve, surrogate
 from dse.search.ehvi import EhviSampler, expected_improvement, price_space
+from dse.search.samplers import sampler_name
 
 
 def test_the_process_interpolates_and_grows_uncertain_away_from_data() -> None:
@@ -84,3 +85,13 @@ def _scored(inputs, priced, row, dtype, accuracy):
              "feasible": report.fits, "accuracy": accuracy, "accuracy_quantized": accuracy,
              "batch": -2}
     return optuna.trial.create_trial(values=[accuracy, report.latency_ms], user_attrs=attrs)
+
+
+@pytest.mark.parametrize(("objectives", "expected"), [
+    (("accuracy_quantized", "latency_ms"), "ehvi"),
+    (("accuracy", "flash_bytes", "ram_bytes"), "ehvi"),
+    (("accuracy", "accuracy_quantized", "latency_ms"), "tpe"),  # two accuracies: not modelled
+])
+def test_auto_is_ehvi_where_its_objectives_suit_it(objectives, expected) -> None:
+    assert sampler_name(SearchConfig(objectives=objectives)) == expected
+    assert sampler_name(SearchConfig(objectives=objectives, sampler="random")) == "random"

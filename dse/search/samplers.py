@@ -22,10 +22,20 @@ ASK_BATCH = 4  # trials asked before telling: fixed, so results do not depend on
 FIRST_BATCH = 2  # the first two batches (asked before any score is back): smaller
 
 
+def sampler_name(config: SearchConfig) -> str:
+    """The sampler a config runs: ``auto`` is :data:`AUTO_SAMPLER` where its objectives suit
+    it (ehvi: one accuracy against costs), else ``tpe``."""
+    if config.sampler != "auto":
+        return config.sampler
+    accuracies = [o for o in config.objectives if o in ACCURACY_OBJECTIVES]
+    suits = len(accuracies) == 1 and len(config.objectives) >= 2
+    return AUTO_SAMPLER if AUTO_SAMPLER != "ehvi" or suits else "tpe"
+
+
 def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
     """Refuse, before the first trial, a sampler that cannot run: a missing package, or a
     grid too large to enumerate."""
-    name = AUTO_SAMPLER if config.sampler == "auto" else config.sampler
+    name = sampler_name(config)
     if name == "gp":
         for package, why in (("torch", "its Gaussian process"), ("scipy", "its optimizer")):
             try:
@@ -52,7 +62,7 @@ def make_sampler(inputs: SearchInputs, batch: int,
     ``previous`` (the last batch's) lends what it computed once: ehvi's priced space."""
     config = inputs.config
     seed = derived_seed(config.seed, batch)
-    name = AUTO_SAMPLER if config.sampler == "auto" else config.sampler
+    name = sampler_name(config)
     if name == "ehvi":
         if isinstance(previous, EhviSampler):
             return previous.for_batch(batch, seed)
