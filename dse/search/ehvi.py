@@ -5,8 +5,9 @@ priced once, in every dtype, with the vectorized cost model; a candidate over a 
 never proposed. A Gaussian process over the network's shape predicts the float accuracy one
 training gives; a dtype's accuracy is that plus the dtype's offset measured on the networks
 trained so far. The sampler proposes the untrained network whose feasible dtype variants
-(one training records them all) add the most expected hypervolume to the front: the costs
-enter as they are, the accuracy is integrated in closed form over its prediction. Networks
+(one training records them all) add the most expected hypervolume to the front per unit of
+training time (parameters plus a fixed share per layer): the costs enter as they are, the
+accuracy is integrated in closed form over its prediction. Networks
 in training stand in the front at their predicted accuracy (a kriging believer), so the
 trials of one batch spread out. The first :data:`INITIAL` trainings are a space-filling
 design, seeded.
@@ -34,6 +35,8 @@ MAX_NETWORKS = 50_000  # networks priced and modelled; a larger space is sampled
 INITIAL = 2  # trainings scored before the model proposes (the prior front before)
 QMC_POINTS = 2048  # points that measure cost-space volume when there are two or more costs
 REFERENCE_MARGIN = 0.1  # reference point: the worst value pushed out by 10 % of the range
+LAYER_PARAMS = 4_000  # a layer's fixed training time, in parameters' worth (train_seconds fit)
+TRAINING_COST_EXPONENT = 1.0  # improvement per training time^this: samplers.py (benchmarks.md)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class PricedSpace:
     row: dict[str, int]  # name -> index into networks
     features: np.ndarray  # (N, F) shape features scaled to [0, 1]
     capacity: np.ndarray  # (N, 2) log parameter count, log width of the narrowest layer; [0, 1]
+    training_cost: np.ndarray  # (N,) relative training time: parameters + LAYER_PARAMS a layer
     prior_front: np.ndarray  # (N,) most capacity for the cost: where to look before data
     cost: np.ndarray  # (N,) the cheapest feasible variant's normalized cost (inf: none fits)
     costs: np.ndarray  # (N, D, C) the cost objectives, in their units
@@ -87,6 +91,7 @@ def price_space(inputs: SearchInputs, cost_names: tuple[str, ...]) -> PricedSpac
              np.log(min(cells)), np.log(p)]
             for (cell, cells), p in zip(networks, params)], dtype=float)),
         capacity=_scaled(capacity),
+        training_cost=params + LAYER_PARAMS * np.array([len(c) for _, c in networks]),
         prior_front=prior_front,
         cost=cost,
         costs=costs,
@@ -209,7 +214,8 @@ class EhviSampler(optuna.samplers.BaseSampler):
             gain[fits, d] = expected_improvement(
                 mean[fits] + offset[d], np.sqrt(std[fits] ** 2 + spread[d] ** 2),
                 x[open_idx[fits], d], front_acc[keep], front_x[keep], reference)
-        best = int(np.argmax(gain.sum(1)))
+        rate = gain.sum(1) / priced.training_cost[open_idx] ** TRAINING_COST_EXPONENT
+        best = int(np.argmax(rate))
         return int(open_idx[best]), priced.dtypes[int(np.argmax(gain[best]))]
 
 
