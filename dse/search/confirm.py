@@ -28,7 +28,7 @@ from dse.search.inputs import SearchInputs
 from dse.seeds import ATTR_PREFIX, confirmations, seed_scores
 from dse.training import derived_seed
 
-NOISE_MARGIN = 0.04  # about sqrt(2) x the median seed-to-seed std (0.028-0.030): noise.py
+NOISE_MARGIN = 0.04  # ~sqrt(2) x the median seed-to-seed std (0.022-0.030, 3 tasks): noise.py
 MAX_ROUNDS = 4
 SEED_STREAM = 1 << 20  # confirmation k trains with derived_seed(seed, SEED_STREAM + k)
 

@@ -1,6 +1,7 @@
 """Exports, timed and held to the search: a study's whole front, or chosen networks per task.
 
-    python experiments/bench/export_front.py --study stm32l4-motion-default-seed0 [--runs runs]
+    python experiments/bench/export_front.py --study stm32l4-motion-default-seed0 [--runs runs] \\
+        [--rows 1 5 9]
     python experiments/bench/export_front.py --tasks motion temporal_order anomaly \\
         --archs lstm:32 gru:32 --dtypes int8 int16
 
@@ -40,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--study")
     parser.add_argument("--runs", default="runs")
+    parser.add_argument("--rows", nargs="+", type=int, help="rows of pareto.csv (default: all)")
     parser.add_argument("--tasks", nargs="+", default=[])
     parser.add_argument("--archs", nargs="+", default=["lstm:32", "gru:32"])
     parser.add_argument("--dtypes", nargs="+", default=["int8", "int16"])
@@ -48,6 +50,8 @@ def main() -> None:
     if args.study:
         front = pd.read_csv(Path(args.runs) / args.study / "pareto.csv")
         for row, r in enumerate(front.itertuples(), 1):
+            if args.rows and row not in args.rows:
+                continue
             jobs.append((f"{r.arch} {r.dtype}", ["--study", args.study, "--runs", args.runs,
                                                   "--row", str(row)], r.accuracy_quantized_mean))
     for task in args.tasks:
