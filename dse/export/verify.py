@@ -16,6 +16,9 @@ import numpy as np
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
 FLOAT_TOLERANCE = 1e-5  # relative to the largest logit of the window, at least 1
+# onnxruntime's and PyTorch's float32 kernels sum in their own order (our C in numpy's):
+# anomaly gru:32 reached 4.4e-5 through PyTorch (experiments/bench/export_front.py)
+RUNTIME_TOLERANCE = 2e-4
 
 
 @dataclass(frozen=True)
