@@ -87,8 +87,10 @@ def run(
         bar.total = min(target, progress.target)
         bar.n = min(progress.trainings, bar.total)
         bar.set_postfix(trials=progress.trials, front=progress.front, refresh=False)
-        if progress.confirming:
+        if progress.confirming:  # the same bar goes on: the confirmations are trainings too
             bar.set_description(f"{name} (confirming the front with more seeds)", refresh=False)
+            bar.total += progress.confirmations_planned
+            bar.n += progress.confirmations
         bar.refresh()
 
     interrupted, failure = False, None

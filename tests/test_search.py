@@ -22,7 +22,7 @@ from dse.config import SearchConfig
 from dse.hardware import load_profile
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
-from dse.search import optimize, pool, resolve
+from dse.search import open_study, optimize, pool, resolve, run_study
 from dse.search.samplers import ASK_BATCH
 
 FAST = ["--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
@@ -316,3 +316,16 @@ def test_the_front_is_confirmed_with_more_seeds(tmp_path, counted_training) -> N
     before = len(counted_training)
     run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
     assert len(counted_training) == before  # resumed: nothing left to train or confirm
+
+
+def test_the_progress_follows_each_confirmation(tmp_path) -> None:
+    inputs = resolve(SearchConfig(space="small", trainings=4, sampler="ehvi", epochs=1,
+                                  confirm_seeds=1))
+    study = open_study(inputs, f"sqlite:///{tmp_path}/s.db", "progress")
+    seen: list[tuple[int, int]] = []
+    final = run_study(inputs, study, on_progress=lambda p: seen.append(
+        (p.confirmations, p.confirmations_planned)) if p.confirming else None)
+    assert final.confirmations > 0
+    assert [done for done, _ in seen] == list(range(final.confirmations + 1))  # one by one
+    assert seen[-1][1] == final.confirmations  # nothing planned is left out
+    assert all(done <= planned for done, planned in seen[1:])

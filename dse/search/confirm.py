@@ -46,12 +46,13 @@ def near_front(points: np.ndarray, margin: float) -> np.ndarray:
 
 
 def confirm(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
-            wait: Callable[[Future], dict[str, Any]]) -> int:
+            wait: Callable[[Future], dict[str, Any]],
+            report: Callable[[int, int], None] | None = None) -> int:
     """Train the networks near the front with the config's extra seeds; store their scores.
-    Returns the number of trainings run."""
+    Returns the number of trainings run; ``report(done, planned)`` follows them."""
     config = inputs.config
     seeds = DEFAULT_CONFIRM_SEEDS if config.confirm_seeds is None else config.confirm_seeds
-    runs = 0
+    runs = planned = 0
     for _ in range(MAX_ROUNDS if seeds else 0):
         wanted = _unconfirmed(inputs, study, seeds)
         if not wanted:
@@ -60,11 +61,16 @@ def confirm(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor
                              for seed in (derived_seed(config.seed, SEED_STREAM + k)
                                           for k in range(len(have), seeds))]
                    for network, (arch, dtypes, have) in wanted.items()}
+        planned += sum(len(pending) for pending in futures.values())
         for network, pending in futures.items():  # stored in a fixed order
-            scores = [{"seed": seed, **{k: v for k, v in wait(future).items() if k in STORED}}
-                      for seed, future in pending]
+            scores = []
+            for seed, future in pending:
+                scores.append({"seed": seed,
+                               **{k: v for k, v in wait(future).items() if k in STORED}})
+                runs += 1
+                if report:
+                    report(runs, planned)
             study.set_user_attr(ATTR_PREFIX + network, wanted[network][2] + scores)
-            runs += len(scores)
     return runs
 
 

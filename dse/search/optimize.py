@@ -74,6 +74,7 @@ class Progress:
     stalled: bool = False  # the sampler kept proposing what is known or does not fit
     confirming: bool = False  # the search is done; the networks near the front train again
     confirmations: int = 0  # trainings with extra seeds
+    confirmations_planned: int = 0  # so far: each round adds the networks it found near
 
 
 @dataclass
@@ -169,8 +170,15 @@ def run_study(
             progress.confirming = True
             if on_progress:
                 on_progress(progress)
+
+            def confirmed(done: int, planned: int) -> None:
+                progress.confirmations, progress.confirmations_planned = done, planned
+                if on_progress:
+                    on_progress(progress)
+
             progress.confirmations = confirm(inputs, study, pool,
-                                             lambda future: _wait(future, study, [], stop))
+                                             lambda future: _wait(future, study, [], stop),
+                                             confirmed)
             return progress
     except BaseException:
         for batch in pending:  # interrupted: the asked trials are failed, asked again later
