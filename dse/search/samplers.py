@@ -27,9 +27,13 @@ def sampler_name(config: SearchConfig) -> str:
     it (ehvi: one accuracy against costs), else ``tpe``."""
     if config.sampler != "auto":
         return config.sampler
+    return AUTO_SAMPLER if AUTO_SAMPLER != "ehvi" or _ehvi_models(config) else "tpe"
+
+
+def _ehvi_models(config: SearchConfig) -> bool:
+    """Whether ehvi can model the objectives: exactly one accuracy, and at least one cost."""
     accuracies = [o for o in config.objectives if o in ACCURACY_OBJECTIVES]
-    suits = len(accuracies) == 1 and len(config.objectives) >= 2
-    return AUTO_SAMPLER if AUTO_SAMPLER != "ehvi" or suits else "tpe"
+    return len(accuracies) == 1 and len(config.objectives) >= 2
 
 
 def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
@@ -44,7 +48,7 @@ def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
                 raise DseError(f"The 'gp' sampler needs {package} for {why}: pip install "
                                f"{package} (or choose --sampler tpe).") from None
     accuracies = [o for o in config.objectives if o in ACCURACY_OBJECTIVES]
-    if name == "ehvi" and (len(accuracies) != 1 or len(config.objectives) < 2):
+    if name == "ehvi" and not _ehvi_models(config):
         raise DseError(f"The 'ehvi' sampler models one accuracy objective against exact costs; "
                        f"the objectives {', '.join(config.objectives)} have "
                        f"{len(accuracies)}. Keep one of {', '.join(ACCURACY_OBJECTIVES)} and "
