@@ -205,6 +205,9 @@ class EhviSampler(optuna.samplers.BaseSampler):
                 front_x = np.concatenate([front_x, x[row, fits]])
         reference = front_acc.min() - REFERENCE_MARGIN * max(np.ptp(front_acc), 0.01)
         keep = non_dominated(np.column_stack([-front_acc, front_x]))
+        nadir = front_x[keep].max(0)
+        scale = nadir + REFERENCE_MARGIN * np.maximum(nadir - front_x[keep].min(0), 0.01)
+        x, front_x = x / scale, front_x / scale  # the reference cost: the front's nadir, 10 % out
 
         open_idx = np.flatnonzero(open_rows)
         mean, std = surrogate.predict(gp, priced.features[open_idx], priced.capacity[open_idx])
