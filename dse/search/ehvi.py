@@ -7,7 +7,9 @@ training gives; a dtype's accuracy is that plus the dtype's offset measured on t
 trained so far. The sampler proposes the untrained network whose feasible dtype variants
 (one training records them all) add the most expected hypervolume to the front per unit of
 training time (parameters plus a fixed share per layer): the costs enter as they are, the
-accuracy is integrated in closed form over its prediction. Networks
+accuracy is integrated in closed form over its prediction. The reference cost is the front's
+nadir pushed out by 10 % of its range, as the benchmarks measure a front: a network far
+dearer than the front adds nothing there, and the trainings go where the front is. Networks
 in training stand in the front at their predicted accuracy (a kriging believer), so the
 trials of one batch spread out. The first :data:`INITIAL` trainings are a space-filling
 design, seeded.
