@@ -37,6 +37,7 @@ import pandas as pd
 from exhaustive import truth  # same folder
 from samplers import front_keys, quality
 
+from dse.architecture import parse_arch
 from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d
 from dse.search import pool, resolve
@@ -45,6 +46,7 @@ from dse.training import derived_seed
 
 BUDGETS_MS = (5, 10, 20, 50, 100)
 KERNELS = {"Haswell (AVX2)": "Haswell", "unset (SkylakeX, AVX-512)": None}
+TRUTH = SearchConfig(profile="stm32l4", space="default", task="motion", seed=0)
 
 
 def run(out: Path, study: str, coretype: str | None) -> tuple[pd.DataFrame, float]:
@@ -74,17 +76,17 @@ def best_under(frame: pd.DataFrame, limit_ms: float, column: str) -> pd.Series |
 def rescored_top(rows: dict, runs: dict[str, pd.DataFrame], top: int) -> None:
     """The truth's ``top`` best candidates under each budget, as means of the truth's seed
     and the confirmation's two, against each run's pick (its own mean)."""
-    config = SearchConfig(profile="stm32l4", space="default", task="motion", seed=0)
-    inputs = resolve(config)
+    inputs = resolve(TRUTH)
     feasible = [r for r in rows.values() if r.feasible]
     tops = {limit: sorted((r for r in feasible if r.report.latency_ms <= limit),
                           key=lambda r: -r.accuracy_quantized)[:top] for limit in BUDGETS_MS[1:]}
     networks = {r.network: r for chosen in tops.values() for r in chosen}
-    seeds = [derived_seed(config.seed, SEED_STREAM + k) for k in range(2)]
+    seeds = [derived_seed(TRUTH.seed, SEED_STREAM + k) for k in range(2)]
+    archs = {name: parse_arch(name) for name in networks}
     workers = pool.start_pool(inputs, 2)
     futures = {(name, seed): workers.submit(pool.score, inputs.architecture(
-        *_cell_and_widths(name), row.dtype), tuple(inputs.space.dtypes), seed)
-        for name, row in networks.items() for seed in seeds}
+        arch.cell, arch.cells, networks[name].dtype), tuple(inputs.space.dtypes), seed)
+        for name, arch in archs.items() for seed in seeds}
     extra = {key: future.result()["quantized"] for key, future in futures.items()}
     workers.shutdown()
     print(f"\nthe truth's {top} best under each budget, rescored: mean of 3 seeds")
@@ -101,11 +103,6 @@ def rescored_top(rows: dict, runs: dict[str, pd.DataFrame], top: int) -> None:
               f"{rows[best].accuracy_quantized:.3f}); run picks: {picks}")
 
 
-def _cell_and_widths(network: str) -> tuple[str, tuple[int, ...]]:
-    cell, widths = network.split(":")
-    return cell, tuple(int(w) for w in widths.split(","))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/dse-default-run")
@@ -117,8 +114,7 @@ def main() -> None:
     out = Path(args.out)
     rows: dict = {}
     if not args.no_truth:
-        rows = truth(SearchConfig(profile="stm32l4", space="default", task="motion", seed=0),
-                     verbose=False)
+        rows = truth(TRUTH, verbose=False)
         feasible = {k: r for k, r in rows.items() if r.feasible}
         true_front = front_keys(list(rows.values()))
         print(f"truth: {len({r.network for r in rows.values()})} networks, {len(feasible)} "
