@@ -3,13 +3,21 @@ improvement against brute force, and its proposals on a real priced space."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d, non_dominated
 from dse.search import resolve, surrogate
-from dse.search.ehvi import REFERENCE_MARGIN, EhviSampler, expected_improvement, price_space
+from dse.search.ehvi import (
+    BEYOND_REACH,
+    REFERENCE_MARGIN,
+    EhviSampler,
+    expected_improvement,
+    price_space,
+)
 from dse.search.samplers import sampler_name
 
 
@@ -57,6 +65,25 @@ def test_expected_improvement_equals_brute_force(costs: int) -> None:
         gains = [(dominated(np.array([[y, *x[i]]])) & ~base).mean() * (1 - reference)
                  for y in draws[i, :300]]
         assert closed[i] == pytest.approx(np.mean(gains), rel=0.15)
+
+
+def test_a_network_beyond_the_reference_gains_by_how_far_it_may_beat_the_best() -> None:
+    """Dearer than the reference cost, a network adds volume only above the front's best
+    accuracy, on a box of side BEYOND_REACH per cost beyond the reference: it counts by its
+    expected excess over the best, whatever it costs (before, it counted nothing, and the
+    front's dear end stalled on the Cortex-M7 profiles)."""
+    front_acc, front_x, best = np.array([0.6, 0.8]), np.array([[0.2], [0.5]]), 0.8
+    mean, std = np.array([0.85, 0.85, 0.7]), np.full(3, 0.03)
+    closed = expected_improvement(mean, std, np.array([[1.5], [3.0], [1.5]]),
+                                  front_acc, front_x, reference=0.5)
+    z = (best - mean) / std
+    excess = std * np.exp(-z * z / 2) / math.sqrt(2 * math.pi) + (mean - best) * (
+        1 - np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in z]))  # E[(y - best)+]
+    assert closed == pytest.approx(BEYOND_REACH * excess, abs=1e-8)
+    assert closed[0] > 0 and closed[2] < closed[0] / 1000
+    two = expected_improvement(mean[:1], std[:1], np.array([[1.5, 0.3]]), front_acc,
+                               np.array([[0.2, 0.2], [0.5, 0.5]]), reference=0.5)
+    assert two[0] == pytest.approx(BEYOND_REACH * 0.7 * excess[0], rel=1e-6)
 
 
 def test_the_sampler_never_proposes_a_candidate_over_a_budget() -> None:
