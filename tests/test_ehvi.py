@@ -126,9 +126,10 @@ def test_auto_is_ehvi_where_its_objectives_suit_it(objectives, expected) -> None
 
 def test_the_sampler_proposes_within_reach_of_the_front() -> None:
     """The reference cost is the front's nadir pushed out by 10 % of its range: a network
-    dearer than that adds no hypervolume that reference counts, so the front grows dearer a
-    step at a time. On these saturating, noisy scores a reference at the dearest feasible
-    network (the sampler before) proposed a 170 ms network beyond that reach."""
+    dearer than that counts only by how far it may beat the front's best accuracy, so on
+    saturating, noisy scores the front grows dearer a step at a time. On these a reference
+    at the dearest feasible network (the sampler before) proposed a 170 ms network beyond
+    that reach."""
     inputs = resolve(SearchConfig(space="default"))
     sampler = EhviSampler(inputs, batch=0, seed=0)
     priced = sampler.priced

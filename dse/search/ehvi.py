@@ -38,7 +38,7 @@ MAX_NETWORKS = 50_000  # networks priced and modelled; a larger space is sampled
 INITIAL = 2  # trainings scored before the model proposes (the prior front before)
 QMC_POINTS = 2048  # points that measure cost-space volume when there are two or more costs
 REFERENCE_MARGIN = 0.1  # reference point: the worst value pushed out by 10 % of the range
-BEYOND_REACH = 0.01  # least side, per cost, of the box a new most accurate network gains
+BEYOND_REACH = 0.01  # least side of the box a new best network gains, per cost (of 0..reference)
 LAYER_PARAMS = 4_000  # a layer's fixed training time, in parameters' worth (train_seconds fit)
 TRAINING_COST_EXPONENT = 1.0  # improvement per training time^this: samplers.py (benchmarks.md)
 
