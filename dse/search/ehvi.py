@@ -10,10 +10,9 @@ training time (parameters plus a fixed share per layer): the costs enter as they
 accuracy is integrated in closed form over its prediction. The reference cost is the front's
 nadir pushed out by 10 % of its range, as the benchmarks measure a front: a network dearer
 than that counts only by how far it may beat the front's best accuracy, and the trainings go
-where the front is. Networks
-in training stand in the front at their predicted accuracy (a kriging believer), so the
-trials of one batch spread out. The first :data:`INITIAL` trainings are a space-filling
-design, seeded.
+where the front is. Networks in training stand in the front at their predicted accuracy (a
+kriging believer), so the trials of one batch spread out. The first :data:`INITIAL`
+trainings are a space-filling design, seeded.
 """
 
 from __future__ import annotations
