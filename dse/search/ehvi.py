@@ -304,8 +304,8 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, x: np.ndarray,
     above = acc > reference
     acc, fx = acc[above], fx[above]
     bounds = np.concatenate([[reference], acc, [np.inf]])  # K + 2 edges of K + 1 pieces
-    area = _uncovered(x, fx)  # (M, K + 1)
-    area[:, -1] = np.prod(np.maximum(1 - x, BEYOND_REACH), axis=1)  # above the whole front
+    above_all = np.prod(np.maximum(1 - x, BEYOND_REACH), axis=1)  # the last piece's box
+    area = np.column_stack([_uncovered(x, fx), above_all])  # (M, K + 1)
     z = (bounds[None, :] - mean[:, None]) / np.maximum(std, 1e-9)[:, None]
     finite = np.where(np.isinf(z), 0.0, z)
     tail = np.where(np.isinf(z), 0.0, _normal_pdf(finite) - finite * (1 - _normal_cdf(finite)))
@@ -314,16 +314,15 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, x: np.ndarray,
 
 
 def _uncovered(x: np.ndarray, front_x: np.ndarray) -> np.ndarray:
-    """(M, K + 1): column k is the cost volume (of the unit box) each candidate dominates
-    and front points k, k+1, ... do not (sorted by accuracy, they are those at least as
-    accurate as piece k)."""
+    """(M, K): column k is the cost volume (of the unit box) each candidate dominates and
+    front points k, k+1, ... do not (sorted by accuracy, they are those at least as
+    accurate as piece k); the piece above the whole front is the caller's."""
     if x.shape[1] == 1:  # one cost: lengths, exact
-        reach = np.minimum.accumulate(np.append(front_x[:, 0], 1.0)[::-1])[::-1]  # (K + 1,)
+        reach = np.minimum.accumulate(front_x[::-1, 0])[::-1]  # (K,)
         return np.maximum(0.0, np.minimum(reach, 1.0)[None, :] - x[:, :1])
     points = np.random.default_rng(0).random((QMC_POINTS, x.shape[1]))  # fixed: same bits
     covered = np.all(points[None, :, :] >= front_x[:, None, :], axis=2)  # (K, P)
-    cover = np.vstack([np.logical_or.accumulate(covered[::-1], axis=0)[::-1],
-                       np.zeros((1, QMC_POINTS), bool)])  # (K + 1, P)
+    cover = np.logical_or.accumulate(covered[::-1], axis=0)[::-1]  # (K, P)
     open_points = (~cover).T.astype(np.float64)
     blocks = [np.all(points[None, :, :] >= chunk[:, None, :], axis=2) @ open_points
               for chunk in np.array_split(x, max(1, len(x) // 2048))]
