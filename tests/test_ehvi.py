@@ -103,6 +103,28 @@ def test_the_sampler_never_proposes_a_candidate_over_a_budget() -> None:
     assert sampler.network_limit == limit
 
 
+def test_the_first_batch_spans_the_costs() -> None:
+    """Before any score, the picks come from the prior front: its cheapest network, then its
+    dearest, so the first model (from those two scores) sees how accuracy grows with
+    capacity; the third falls between, nearer the cheap end (spread in sqrt cost, like
+    width). Starting from the median cost, the first two were both dear (gru:64 and
+    lstm:64,64 on `small`) and the model learned nothing of the small networks."""
+    inputs = resolve(SearchConfig(space="small"))
+    sampler = EhviSampler(inputs, batch=0, seed=0)
+    priced = sampler.priced
+    members = np.flatnonzero(priced.prior_front)
+    cheapest, dearest = (members[np.argmin(priced.cost[members])],
+                         members[np.argmax(priced.cost[members])])
+    picks: list = []
+    for _ in range(3):
+        row, dtype = sampler.propose(picks)
+        picks.append(_scored(inputs, priced, row, dtype, accuracy=0.5))
+    rows = [priced.row[t.user_attrs["arch"]] for t in picks]
+    assert rows[:2] == [cheapest, dearest]
+    middle = priced.cost[rows[2]]
+    assert priced.cost[cheapest] < middle < (priced.cost[cheapest] + priced.cost[dearest]) / 2
+
+
 def _scored(inputs, priced, row, dtype, accuracy):
     import optuna
 

@@ -12,7 +12,7 @@ nadir pushed out by 10 % of its range, as the benchmarks measure a front: a netw
 than that counts only by how far it may beat the front's best accuracy, and the trainings go
 where the front is. Networks in training stand in the front at their predicted accuracy (a
 kriging believer), so the trials of one batch spread out. The first :data:`INITIAL`
-trainings are a space-filling design, seeded.
+trainings are a space-filling design over the costs.
 """
 
 from __future__ import annotations
@@ -174,16 +174,18 @@ class EhviSampler(optuna.samplers.BaseSampler):
 
     def _prior_pick(self, open_rows: np.ndarray, chosen: list[int]) -> int:
         """Before the model has data: of the networks with the most capacity for their cost
-        (the prior front), the open one farthest in cost from those chosen: the dear end,
-        which holds most of the hypervolume, is reached in the first batches."""
+        (the prior front), the cheapest first, then the open one farthest from those chosen
+        in the square root of cost (cost grows with width squared, so the picks spread as
+        evenly in width). The first batch spans the costs, so the first model sees how
+        accuracy grows with capacity instead of two dear networks a noise apart."""
         priced = self.priced
         candidates = np.flatnonzero(open_rows & priced.prior_front)
         if not len(candidates):
             candidates = np.flatnonzero(open_rows)
-        cost = priced.cost[candidates]
+        spread = np.sqrt(priced.cost)
         if not chosen:
-            return int(candidates[np.argsort(cost)[len(cost) // 2]])  # the median cost first
-        gaps = np.abs(cost[:, None] - priced.cost[chosen][None, :]).min(1)
+            return int(candidates[np.argmin(spread[candidates])])
+        gaps = np.abs(spread[candidates, None] - spread[chosen][None, :]).min(1)
         return int(candidates[np.argmax(gaps)])
 
     def _best_improvement(self, observed: dict[str, np.ndarray], trained: list[int],
