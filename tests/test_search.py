@@ -22,7 +22,7 @@ from dse.config import SearchConfig
 from dse.hardware import load_profile
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
-from dse.search import open_study, optimize, pool, resolve, run_study
+from dse.search import confirm, open_study, optimize, pool, resolve, run_study
 from dse.search.samplers import ASK_BATCH
 
 FAST = ["--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
@@ -316,6 +316,27 @@ def test_the_front_is_confirmed_with_more_seeds(tmp_path, counted_training) -> N
     before = len(counted_training)
     run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
     assert len(counted_training) == before  # resumed: nothing left to train or confirm
+
+
+def test_a_confirmation_scores_every_fitting_dtype_not_only_those_stored_yet(tmp_path) -> None:
+    # Another worker may still be recording a network's dtype variants when this one confirms
+    # it: the confirmation must score every dtype the training records, or reading a variant
+    # stored later finds no confirmed score for its dtype.
+    config = SearchConfig(space="small", trainings=2, sampler="ehvi", epochs=1, confirm_seeds=0)
+    outputs = run(config, study_name="partial", out_root=tmp_path, show_progress=False)
+    full = optuna.load_study(study_name="partial", storage=outputs.storage)
+    trained = next(t for t in full.get_trials() if t.user_attrs.get("trained"))
+    partial = optuna.create_study(directions=full.directions)
+    for key, value in full.user_attrs.items():
+        partial.set_user_attr(key, value)
+    partial.add_trial(trained)  # the trained dtype only, its variants not yet recorded
+    inputs = resolve(config)
+    attrs = trained.user_attrs
+    cells = tuple(int(c) for c in attrs["cells"].split(","))
+    fitting = tuple(d for d in inputs.space.dtypes if inputs.price(attrs["cell"], cells, d)[1].fits)
+    assert len(fitting) > 1  # the case: the network has variants beside the stored trial
+    wanted = confirm._unconfirmed(inputs, partial, seeds=1)
+    assert wanted[attrs["arch"]][1] == fitting
 
 
 def test_the_progress_follows_each_confirmation(tmp_path) -> None:
