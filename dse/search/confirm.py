@@ -102,14 +102,9 @@ def _unconfirmed(inputs: SearchInputs, study: optuna.Study,
     for attrs in (a for a, near in zip(candidates, near_front(points, NOISE_MARGIN)) if near):
         network, have = attrs["arch"], done.get(attrs["arch"], [])
         if len(have) < seeds and network not in wanted:
+            # every dtype the training records, not only those stored yet: another worker
+            # may still be recording the network's variants
             cells = tuple(int(c) for c in attrs["cells"].split(","))
-            dtypes = _fitting_dtypes(inputs, attrs["cell"], cells)
-            wanted[network] = (inputs.architecture(attrs["cell"], cells, dtypes[0]), dtypes,
-                               have)
+            fitting = [arch for arch, _ in inputs.fitting(attrs["cell"], cells)]
+            wanted[network] = (fitting[0], tuple(arch.dtype for arch in fitting), have)
     return wanted
-
-
-def _fitting_dtypes(inputs: SearchInputs, cell: str, cells: tuple[int, ...]) -> tuple[str, ...]:
-    """Every dtype of the network that fits, as its training records them: not only those
-    whose trials are stored yet (another worker may still be recording its variants)."""
-    return tuple(d for d in inputs.space.dtypes if inputs.price(cell, cells, d)[1].fits)

@@ -38,6 +38,12 @@ class SearchInputs:
         return arch, estimate(arch, self.profile, runtime=self.config.runtime,
                               ram_mode=self.space.ram_mode, budgets=self.config.budgets)  # type: ignore[arg-type]
 
+    def fitting(self, cell: str, cells: tuple[int, ...]) -> list[tuple[Architecture, CostReport]]:
+        """The network's candidates within every budget, in the space's dtype order: the
+        dtypes one training records, and a confirmation scores."""
+        return [(arch, report) for arch, report in (self.price(cell, cells, d)
+                                                    for d in self.space.dtypes) if report.fits]
+
     def price_all(self, archs: list[Architecture]) -> BatchCost:
         """The cost of many candidates at once (the vectorized cost model)."""
         return estimate_batch(ArchBatch.from_architectures(archs), self.profile,

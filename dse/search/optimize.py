@@ -285,8 +285,7 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, n
             network = network_key(arch)
             if network not in trainings:  # new: this trial trains it, for every dtype that fits
                 trainings[network] = Training(trial.number)
-                variants = [(a, r) for a, r in (inputs.price(cell, cells, d)
-                                                for d in space.dtypes if d != dtype) if r.fits]
+                variants = [(a, r) for a, r in inputs.fitting(cell, cells) if a.dtype != dtype]
             source = trainings[network]
         batch.append(Candidate(trial, arch, report, source, variants, number))
     new = [c for c in batch if c.source and c.source.number == c.trial.number]
