@@ -103,6 +103,11 @@ class SearchConfig:
         """The budgets this config sets (the profile's fill in the rest)."""
         return Budgets(**{name: getattr(self, name) for name in BUDGETS})
 
+    @property
+    def seeds_to_confirm(self) -> int:
+        """Extra seeds for the networks near the front (``confirm_seeds`` or its default)."""
+        return DEFAULT_CONFIRM_SEEDS if self.confirm_seeds is None else self.confirm_seeds
+
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a study to be resumed or joined."""
         data = asdict(self)

@@ -86,6 +86,7 @@ def run(
     def on_progress(progress: Progress) -> None:
         bar.total = min(target, progress.target)
         bar.n = min(progress.trainings, bar.total)
+        bar.initial = min(progress.stored, bar.total)  # a resumed study's rate: this run's
         bar.set_postfix(trials=progress.trials, front=progress.front, refresh=False)
         if progress.confirming:  # the same bar goes on: the confirmations are trainings too
             bar.set_description(f"{name} (confirming the front with more seeds)", refresh=False)

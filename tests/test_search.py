@@ -162,6 +162,15 @@ def test_resume_continues_to_the_training_target(tmp_path) -> None:
                                   first.drop(columns="pareto"))
 
 
+def test_a_resumed_run_rates_only_its_own_trainings(tmp_path) -> None:
+    args = ["run", "--profile", "stm32l4", "--space", "small", "--study", "rate", "--epochs", "1",
+            "--confirm-seeds", "0", "--trainings", "3"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    again = run_cli(*args, cwd=tmp_path)  # nothing left to train: no rate to show
+    bar = again.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert "3/3" in bar and "?training/s" in bar, bar
+
+
 def test_resume_with_other_settings_is_refused(tmp_path) -> None:
     base = ["run", "--profile", "stm32l4", "--space", "small", "--study", "s", *FAST]
     assert run_cli(*base, "--trainings", "2", cwd=tmp_path).returncode == 0

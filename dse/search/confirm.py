@@ -22,7 +22,7 @@ import numpy as np
 import optuna
 
 from dse.architecture import Architecture
-from dse.config import ACCURACY_OBJECTIVES, DEFAULT_CONFIRM_SEEDS, OBJECTIVES
+from dse.config import ACCURACY_OBJECTIVES, OBJECTIVES
 from dse.search import pool as worker_pool
 from dse.search.inputs import SearchInputs
 from dse.seeds import ATTR_PREFIX, confirmations, seed_scores
@@ -51,7 +51,7 @@ def confirm(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor
     """Train the networks near the front with the config's extra seeds; store their scores.
     Returns the number of trainings run; ``report(done, planned)`` follows them."""
     config = inputs.config
-    seeds = DEFAULT_CONFIRM_SEEDS if config.confirm_seeds is None else config.confirm_seeds
+    seeds = config.seeds_to_confirm
     runs = planned = 0
     for _ in range(MAX_ROUNDS if seeds else 0):
         wanted = _unconfirmed(inputs, study, seeds)

@@ -69,6 +69,7 @@ class Progress:
 
     target: int = 0  # trainings the study asks for (capped by what the sampler can propose)
     trainings: int = 0  # networks trained in the study
+    stored: int = 0  # of them, those trained before this run began (not part of its rate)
     trials: int = 0  # finished trials in the study (every dtype variant is one)
     front: int = 0
     stalled: bool = False  # the sampler kept proposing what is known or does not fit
@@ -129,6 +130,7 @@ def run_study(
     progress = Progress(target=target)
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
     trials = study.get_trials(deepcopy=False)
+    progress.stored = _trained(trials)
     replays = _replays(trials)  # batches cut short by an interruption, asked again first
     next_batch = 1 + max((t.user_attrs.get(BATCH_ATTR, -1) for t in trials), default=-1)
     pool = worker_pool.start_pool(inputs, workers)
@@ -141,7 +143,7 @@ def run_study(
                 trials = study.get_trials(deepcopy=False)  # one read of the storage per step
                 done = [t for t in trials if t.state == TrialState.COMPLETE]
                 progress.trials = len(done)
-                progress.trainings = sum(bool(t.user_attrs.get("trained")) for t in done)
+                progress.trainings = _trained(done)
                 progress.front = front_size(config.objectives, done)
                 if on_progress:
                     on_progress(progress)
@@ -167,7 +169,7 @@ def run_study(
                     pending.popleft()
                 else:
                     break
-            progress.confirming = True
+            progress.confirming = config.seeds_to_confirm > 0
             if on_progress:
                 on_progress(progress)
 
@@ -189,6 +191,12 @@ def run_study(
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _trained(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Networks trained by the complete ones of ``trials``."""
+    return sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get("trained"))
+               for t in trials)
 
 
 def _fail_orphans(study: optuna.Study) -> None:
