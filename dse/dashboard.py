@@ -25,6 +25,8 @@ from dse.pareto import hypervolume_2d
 CELL_COLOURS = {"lstm": "#1f77b4", "gru": "#d95f02"}
 DTYPE_SYMBOLS = {"int8": "circle", "int16": "square", "float32": "diamond"}
 INFEASIBLE_COLOUR = "#9a9a9a"
+IMAGE_ATTEMPTS = 2  # under load kaleido may call its page's script before the page has it
+#                    ("kaleido_scopes is not defined"); a second attempt renders
 HOVER_COLUMNS = ["arch", "dtype", "params", "macc", "flash_kib", "ram_kib", "latency_ms",
                  "energy_uj", "accuracy_mean", "accuracy_quantized_mean", "violations", "number",
                  "spread", "seeds"]
@@ -480,8 +482,11 @@ def export_image(views: list[StudyView], path: Path) -> Path:
                        "drive: pip install kaleido") from None
     studies = dashboard_data(views)
     fig = comparison_figure(studies) if len(studies) > 1 else study_figure(studies[0])
-    try:
-        fig.write_image(str(path), width=1400, height=900)
-    except Exception as exc:  # kaleido without a browser, an unknown suffix, ...
-        raise DseError(f"Could not export {path}: {str(exc).splitlines()[0]}") from None
-    return path
+    error = ""
+    for _ in range(IMAGE_ATTEMPTS):
+        try:
+            fig.write_image(str(path), width=1400, height=900)
+            return path
+        except Exception as exc:  # kaleido without a browser, an unknown suffix, ...
+            error = str(exc).splitlines()[0]
+    raise DseError(f"Could not export {path}: {error}") from None

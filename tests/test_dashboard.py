@@ -170,6 +170,12 @@ def test_export_image_draws_every_point_in_svg_and_png(tmp_path) -> None:
     assert struct.unpack(">II", png[16:24]) == (1400, 900)  # IHDR width, height
 
 
+def test_an_image_in_an_unknown_format_is_one_clear_error(tmp_path) -> None:
+    pytest.importorskip("kaleido")
+    with pytest.raises(DseError, match=r"Could not export .*front\.bmp: Invalid format 'bmp'"):
+        export_image([view(HAND_MADE)], tmp_path / "front.bmp")
+
+
 def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
                     max_latency_ms: float | None = None) -> StudyView:
     """60 trials: accuracy grows with size, cost with size and dtype; big ones exceed the RAM
