@@ -17,7 +17,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from dse import proxy
+from dse import proxy, results
 from dse.config import SearchConfig
 from dse.hardware import load_profile
 from dse.results import TIMING_COLUMNS
@@ -327,19 +327,6 @@ def test_the_front_is_confirmed_with_more_seeds(tmp_path, counted_training) -> N
     assert len(counted_training) == before  # resumed: nothing left to train or confirm
 
 
-def test_the_front_size_after_confirmation_is_that_of_the_means() -> None:
-    def scored(network: str, accuracy: float, latency: float) -> optuna.trial.FrozenTrial:
-        attrs = {"key": f"{network}|int8", "arch": network, "dtype": "int8", "feasible": True,
-                 "accuracy": accuracy, "accuracy_quantized": accuracy}
-        return optuna.trial.create_trial(values=[accuracy, latency], user_attrs=attrs)
-
-    done = [scored("gru:8", 0.5, 1.0), scored("gru:16", 0.6, 2.0)]  # both on the one-seed front
-    unlucky = [{"seed": s, "accuracy": 0.3, "quantized": {"int8": 0.3}} for s in (1, 2)]
-    objectives = ("accuracy_quantized", "latency_ms")
-    assert optimize.front_size(objectives, done) == 2
-    assert optimize.front_size(objectives, done, {"gru:16": unlucky}) == 1  # mean 0.4: dominated
-
-
 def test_a_confirmation_scores_every_fitting_dtype_not_only_those_stored_yet(tmp_path) -> None:
     # Another worker may still be recording a network's dtype variants when this one confirms
     # it: the confirmation must score every dtype the training records, or reading a variant
@@ -370,5 +357,6 @@ def test_the_progress_follows_each_confirmation(tmp_path) -> None:
     counts = [done for done, _ in seen]
     assert counts[:-1] == list(range(final.confirmations + 1))  # one by one
     assert counts[-1] == final.confirmations  # then once more, with the front of the means
+    assert final.front == results.trials_frame(study)["pareto"].sum()  # 5; one seed each: 7
     assert seen[-1][1] == final.confirmations  # nothing planned is left out
     assert all(done <= planned for done, planned in seen[1:])

@@ -41,6 +41,7 @@ from dse.architecture import Architecture
 from dse.config import OBJECTIVES
 from dse.cost import CostReport
 from dse.pareto import non_dominated
+from dse.results import trials_frame
 from dse.search import pool as worker_pool
 from dse.search.attrs import (
     BATCH_ATTR,
@@ -58,7 +59,6 @@ from dse.search.inputs import SearchInputs
 from dse.search.samplers import batch_size, make_sampler, training_limit
 from dse.search.storage import HEARTBEAT_SECONDS
 from dse.search.study import training_target
-from dse.seeds import confirmations, seed_scores
 
 PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
 STALL_TRIALS = 100  # trials asked in a row without a new training: the sampler has stalled
@@ -182,8 +182,7 @@ def run_study(
             progress.confirmations = confirm(inputs, study, pool,
                                              lambda future: _wait(future, study, [], stop),
                                              confirmed)
-            done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            progress.front = front_size(config.objectives, done, confirmations(study.user_attrs))
+            progress.front = int(trials_frame(study)["pareto"].sum())  # of the means: pareto.csv's
             if on_progress:
                 on_progress(progress)
             return progress
@@ -378,19 +377,12 @@ def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],
                     study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
 
 
-def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial],
-               confirmed: dict[str, list[dict[str, Any]]] | None = None) -> int:
-    """Distinct feasible candidates on the Pareto front so far (for the progress bar); with
-    the study's ``confirmed`` seeds, accuracies are their means, as in the final front."""
+def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial]) -> int:
+    """Distinct feasible candidates on the Pareto front so far (for the progress bar)."""
     scored = {t.user_attrs["key"]: t for t in done
               if t.user_attrs.get("feasible") and t.values is not None}
     if not scored:
         return 0
     signs = np.array([-1.0 if OBJECTIVES[name] == "maximize" else 1.0 for name in objectives])
-    points = np.array([t.values for t in scored.values()])
-    for row, t in enumerate(scored.values()):
-        extra = (confirmed or {}).get(t.user_attrs["arch"], [])
-        if extra:
-            means = {name: float(v.mean()) for name, v in seed_scores(t.user_attrs, extra).items()}
-            points[row] = [means.get(name, value) for name, value in zip(objectives, points[row])]
-    return int(non_dominated(points * signs).sum())
+    points = np.array([t.values for t in scored.values()]) * signs
+    return int(non_dominated(points).sum())
