@@ -52,7 +52,7 @@ class Experiment:
         """The resolved configs, as plain data: what the hash covers."""
         return {"name": self.name,
                 "studies": [c.identity() | {"trainings": c.trainings, "timeout_s": c.timeout_s,
-                                            "confirm_seeds": c.confirm_seeds}
+                                            "confirm_seeds": c.seeds_to_confirm}
                             for c in self.configs]}
 
     @property

@@ -108,7 +108,7 @@ def run(
         "study": name,
         "storage": masked_url(storage),
         "config": dict(study.user_attrs[CONFIG_ATTR], trainings=target, timeout_s=config.timeout_s,
-                       confirm_seeds=config.confirm_seeds),
+                       confirm_seeds=config.seeds_to_confirm),
         "seed": config.seed,
         "workers": workers,
         "started": started,
