@@ -12,8 +12,8 @@ reference: the true front's nadir pushed out by 10 %), and the best network unde
 50 and 100 ms, as the run ranks it (mean over its seeds) and as the truth scores it, against
 the truth's best, and the truth's best among the candidates the run trained (the gap between
 those two is the search's; the rest is the ranking by means instead of one seed). Then the
-two runs side by side: their fronts' hypervolumes (own scores, one reference) and the best
-network under 5, 10, 20, 50 and 100 ms in each.
+two runs side by side: their fronts' hypervolumes (own scores, one reference), the best
+network under 5, 10, 20, 50 and 100 ms in each, and both fronts in one markdown table.
 
 The truth is one seed per network, so its best under a budget is partly the luckiest score,
 while a run ranks by means. `--top K` trains the truth's K best candidates under each budget
@@ -103,6 +103,22 @@ def rescored_top(rows: dict, runs: dict[str, pd.DataFrame], top: int) -> None:
               f"{rows[best].accuracy_quantized:.3f}); run picks: {picks}")
 
 
+def print_fronts(runs: dict[str, pd.DataFrame]) -> None:
+    """The runs' fronts side by side (markdown): every member of either, cheapest first,
+    with each run's mean +- spread where it is on that run's front."""
+    labels = [label.split()[0] for label in runs]
+    fronts = [f[f["pareto"]].set_index(f[f["pareto"]]["arch"] + " " + f[f["pareto"]]["dtype"])
+              for f in runs.values()]
+    latency = pd.concat([front["latency_ms"] for front in fronts]).groupby(level=0).first()
+    print(f"\n| network | latency ms | {' | '.join(labels)} |\n|---|---|"
+          + "---|" * len(labels))
+    for key in latency.sort_values().index:
+        cells = [f"{front.at[key, 'accuracy_quantized_mean']:.3f} +- "
+                 f"{front.at[key, 'accuracy_quantized_std']:.3f}" if key in front.index else ""
+                 for front in fronts]
+        print(f"| {key} | {latency[key]:.2f} | {' | '.join(cells)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="/tmp/dse-default-run")
@@ -177,6 +193,7 @@ def main() -> None:
               f"vs {y['arch']}|{y['dtype']} {y['accuracy_quantized_mean']:.3f}: "
               f"{'same' if same else 'within the spread' if close else 'DIFFERENT'}")
     print(f"best under budget agrees {agree} of {len(BUDGETS_MS)} times")
+    print_fronts(runs)
     if rows and args.top:
         rescored_top(rows, runs, args.top)
 
