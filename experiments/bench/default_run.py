@@ -107,8 +107,8 @@ def print_fronts(runs: dict[str, pd.DataFrame]) -> None:
     """The runs' fronts side by side (markdown): every member of either, cheapest first,
     with each run's mean +- spread where it is on that run's front."""
     labels = [label.split()[0] for label in runs]
-    fronts = [f[f["pareto"]].set_index(f[f["pareto"]]["arch"] + " " + f[f["pareto"]]["dtype"])
-              for f in runs.values()]
+    fronts = [front.set_index(front["arch"] + " " + front["dtype"])
+              for front in (f[f["pareto"]] for f in runs.values())]
     latency = pd.concat([front["latency_ms"] for front in fronts]).groupby(level=0).first()
     print(f"\n| network | latency ms | {' | '.join(labels)} |\n|---|---|"
           + "---|" * len(labels))
