@@ -5,9 +5,11 @@
 Trains each network of the space that has a feasible candidate on the profile (the same
 training the search runs, in the same worker pool) and caches its float and quantized test
 accuracies in experiments/bench/results/, with a fingerprint of the code a score depends on:
-a table made by other proxy code is scored again. The cache is written as it fills, so an
-interrupted run resumes where it stopped. The sampler bench and the default-run bench read
-their truth from here.
+a table made by other proxy code is scored again. Other BLAS kernels round matrix products
+differently, so single scores move: a truth made with OPENBLAS_CORETYPE set is cached apart
+(`-haswell` after the seed for Haswell), and a run is best judged against the truth of its
+own kernels. The cache is written as it fills, so an interrupted run resumes where it
+stopped. The sampler bench and the default-run bench read their truth from here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import time
 from concurrent.futures import as_completed
 from dataclasses import dataclass
@@ -54,32 +57,54 @@ class Row:
         return self.report.fits
 
 
-def cache_path(config: SearchConfig) -> Path:
-    return CACHE / f"truth-{config.task}-{config.space}-seed{config.seed}.json"
+def this_kernels() -> str | None:
+    """The OpenBLAS kernels this process's trainings use: OPENBLAS_CORETYPE, None if unset."""
+    return os.environ.get("OPENBLAS_CORETYPE") or None
+
+
+def cache_path(config: SearchConfig, kernels: str | None = None) -> Path:
+    suffix = f"-{kernels.lower()}" if kernels else ""
+    return CACHE / f"truth-{config.task}-{config.space}-seed{config.seed}{suffix}.json"
+
+
+def stored_scores(config: SearchConfig, kernels: str | None,
+                  verbose: bool = True) -> dict[str, dict]:
+    """The cached scores of ``config``'s truth made with ``kernels``; {} if none were made by
+    this proxy code."""
+    path = cache_path(config, kernels)
+    if not path.exists():
+        return {}
+    cached = json.loads(path.read_text())
+    if cached.get("proxy_fingerprint") == proxy_fingerprint():
+        return cached["networks"]
+    if verbose:
+        print(f"  {path.name} was computed by other proxy code: scoring again")
+    return {}
+
+
+def unscored(inputs: SearchInputs, scores: dict[str, dict]) -> list:
+    """The space's networks with a feasible candidate on the profile and no score yet."""
+    space = inputs.space
+    wanted = []
+    for cell, widths in space.networks():
+        priced = [inputs.price(cell, widths, dtype) for dtype in space.dtypes]
+        if priced[0][0].text not in scores and any(report.fits for _, report in priced):
+            wanted.append(priced[0][0])
+    return wanted
 
 
 def network_scores(inputs: SearchInputs, workers: int = 2,
                    verbose: bool = True) -> dict[str, dict]:
     """Network text -> its training's scores (``accuracy``, ``quantized`` per dtype of the
-    space, ``train_seconds``), for every network with a feasible candidate on the profile."""
+    space, ``train_seconds``), for every network with a feasible candidate on the profile,
+    trained with this process's kernels where the cache lacks them."""
     config, space = inputs.config, inputs.space
-    path = cache_path(config)
-    fingerprint = proxy_fingerprint()
-    scores: dict[str, dict] = {}
-    if path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("proxy_fingerprint") == fingerprint:
-            scores = cached["networks"]
-        elif verbose:
-            print(f"  {path.name} was computed by other proxy code: scoring again")
-    wanted = []
-    for cell, widths in space.networks():
-        priced = [inputs.price(cell, widths, dtype) for dtype in space.dtypes]
-        arch = priced[0][0]
-        if arch.text not in scores and any(report.fits for _, report in priced):
-            wanted.append(arch)
+    path = cache_path(config, this_kernels())
+    scores = stored_scores(config, this_kernels(), verbose)
+    wanted = unscored(inputs, scores)
     if not wanted:
         return scores
+    fingerprint = proxy_fingerprint()
 
     def save() -> None:
         CACHE.mkdir(exist_ok=True)
@@ -103,10 +128,8 @@ def network_scores(inputs: SearchInputs, workers: int = 2,
     return scores
 
 
-def truth(config: SearchConfig, workers: int = 2, verbose: bool = True) -> dict[str, Row]:
-    """Every candidate of the config's space with its network's score and its cost."""
-    inputs = resolve(config)
-    scores = network_scores(inputs, workers, verbose)
+def rows_of(inputs: SearchInputs, scores: dict[str, dict]) -> dict[str, Row]:
+    """Every scored candidate of the space with its network's score and its cost."""
     rows = {}
     for cell, widths in inputs.space.networks():
         for dtype in inputs.space.dtypes:
@@ -118,6 +141,21 @@ def truth(config: SearchConfig, workers: int = 2, verbose: bool = True) -> dict[
             rows[key] = Row(key, arch.text, dtype, score["accuracy"], score["quantized"][dtype],
                             report)
     return rows
+
+
+def truth(config: SearchConfig, workers: int = 2, verbose: bool = True) -> dict[str, Row]:
+    """Every candidate of the config's space with its network's score and its cost, the
+    missing ones trained now (with this process's kernels)."""
+    inputs = resolve(config)
+    return rows_of(inputs, network_scores(inputs, workers, verbose))
+
+
+def stored_truth(config: SearchConfig, kernels: str | None) -> dict[str, Row] | None:
+    """The truth made with ``kernels``, if it is cached whole for this proxy code; trains
+    nothing (another process's kernels cannot be trained here)."""
+    inputs = resolve(config)
+    scores = stored_scores(config, kernels, verbose=False)
+    return None if not scores or unscored(inputs, scores) else rows_of(inputs, scores)
 
 
 def main() -> None:
@@ -132,9 +170,10 @@ def main() -> None:
     config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=args.seed)
     rows = truth(config, args.workers)
     feasible = sum(row.feasible for row in rows.values())
-    print(f"{args.space} on {args.task} (seed {args.seed}, profile {args.profile}): "
-          f"{len({r.network for r in rows.values()})} networks trained, {feasible} feasible "
-          f"candidates, {time.perf_counter() - start:.0f} s; cached in {cache_path(config)}")
+    print(f"{args.space} on {args.task} (seed {args.seed}, profile {args.profile}, kernels "
+          f"{this_kernels() or 'unset'}): {len({r.network for r in rows.values()})} networks "
+          f"trained, {feasible} feasible candidates, {time.perf_counter() - start:.0f} s; "
+          f"cached in {cache_path(config, this_kernels())}")
 
 
 if __name__ == "__main__":
