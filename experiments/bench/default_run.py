@@ -1,6 +1,6 @@
 """The default run against the default space's exhaustive truth, under two BLAS kernels.
 
-    python experiments/bench/default_run.py [--out /tmp/default-run] [--no-truth]
+    python experiments/bench/default_run.py [--out /tmp/default-run] [--no-truth] [--reuse]
 
 Runs `dse run --profile stm32l4` as a user does (real trainings, the embedded defaults)
 twice: with OPENBLAS_CORETYPE=Haswell (OpenBLAS' AVX2 kernels) and with it unset (on an
@@ -11,7 +11,10 @@ share of the true front recovered (the found candidates valued at their truth sc
 reference: the true front's nadir pushed out by 10 %), and the best network under 10, 20,
 50 and 100 ms, as the run ranks it (mean over its seeds) and as the truth scores it, against
 the truth's best, and the truth's best among the candidates the run trained (the gap between
-those two is the search's; the rest is the ranking by means instead of one seed). Then the
+those two is the search's; the rest is the ranking by means instead of one seed). Where the
+truth made with the Haswell kernels is cached too (`OPENBLAS_CORETYPE=Haswell python
+experiments/bench/exhaustive.py`), the Haswell run is also compared with that one, its own
+kernels' truth. `--reuse` compares the runs already in --out instead of running them. Then the
 two runs side by side: their fronts' hypervolumes (own scores, one reference), the best
 network under 5, 10, 20, 50 and 100 ms in each, and both fronts in one markdown table.
 
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from exhaustive import truth  # same folder
+from exhaustive import stored_truth, truth  # same folder
 from samplers import front_keys, quality
 
 from dse.architecture import parse_arch
@@ -71,6 +74,33 @@ def best_under(frame: pd.DataFrame, limit_ms: float, column: str) -> pd.Series |
     """The row of largest ``column`` among feasible scored candidates under ``limit_ms``."""
     rows = frame[frame["feasible"] & frame[column].notna() & (frame["latency_ms"] <= limit_ms)]
     return None if rows.empty else rows.loc[rows[column].idxmax()]
+
+
+def against_truth(frame: pd.DataFrame, rows: dict, name: str) -> None:
+    """One run's trained candidates valued at a truth's scores: its HV ratio, the true front
+    recovered, and its best under each budget against the truth's."""
+    feasible = {k: r for k, r in rows.items() if r.feasible}
+    true_front = front_keys(list(rows.values()))
+    found = set(frame.loc[frame["feasible"], "arch"] + "|" + frame.loc[frame["feasible"],
+                                                                       "dtype"])
+    ratio, recovered = quality(found, rows)
+    print(f"  against {name}: HV ratio {ratio:.3f}, true front recovered "
+          f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)})")
+    print(f"  {'budget':>8} {'run best (its mean)':<32}{'its truth':>10}{'truth best':>34}"
+          f"{'gap':>7}{'trained best':>14}")
+    for limit in BUDGETS_MS[1:]:
+        chosen = best_under(frame, limit, "accuracy_quantized_mean")
+        best = max((r for r in feasible.values() if r.report.latency_ms <= limit),
+                   key=lambda r: r.accuracy_quantized, default=None)
+        if chosen is None or best is None:
+            continue
+        key = f"{chosen['arch']}|{chosen['dtype']}"
+        scored = rows[key].accuracy_quantized
+        trained = max(rows[k].accuracy_quantized for k in found
+                      if rows[k].feasible and rows[k].report.latency_ms <= limit)
+        print(f"  {limit:>6} ms {key:<22}{chosen['accuracy_quantized_mean']:>10.3f}"
+              f"{scored:>10.3f}{best.key:>26} {best.accuracy_quantized:.3f}"
+              f"{best.accuracy_quantized - scored:>7.3f}{trained:>14.3f}")
 
 
 def rescored_top(rows: dict, runs: dict[str, pd.DataFrame], top: int) -> None:
@@ -124,6 +154,8 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/dse-default-run")
     parser.add_argument("--no-truth", action="store_true",
                         help="skip the comparison with the exhaustive truth (hours to compute)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="compare the runs already in --out instead of running them again")
     parser.add_argument("--top", type=int, default=0, metavar="K",
                         help="rescore the truth's K best under each budget with 3 seeds")
     args = parser.parse_args()
@@ -131,41 +163,27 @@ def main() -> None:
     rows: dict = {}
     if not args.no_truth:
         rows = truth(TRUTH, verbose=False)
-        feasible = {k: r for k, r in rows.items() if r.feasible}
-        true_front = front_keys(list(rows.values()))
-        print(f"truth: {len({r.network for r in rows.values()})} networks, {len(feasible)} "
-              f"feasible candidates, {len(true_front)} on the true front")
+        print(f"truth: {len({r.network for r in rows.values()})} networks, "
+              f"{sum(r.feasible for r in rows.values())} feasible candidates, "
+              f"{len(front_keys(list(rows.values())))} on the true front")
 
     runs = {}
     for label, coretype in KERNELS.items():
         study = f"default-{coretype or 'unset'}"
-        frame, seconds = run(out, study, coretype)
+        if args.reuse:
+            frame, seconds = pd.read_csv(out / study / "trials.csv"), None
+        else:
+            frame, seconds = run(out, study, coretype)
         frame = frame[frame["state"] == "COMPLETE"].drop_duplicates(["arch", "dtype"])
         runs[label] = frame
-        print(f"\n{label}: {seconds:.0f} s wall, {int(frame['trained'].sum())} trainings, "
+        wall = "stored run" if seconds is None else f"{seconds:.0f} s wall"
+        print(f"\n{label}: {wall}, {int(frame['trained'].sum())} trainings, "
               f"{len(frame)} candidates")
-        if not rows:
-            continue
-        found = set(frame.loc[frame["feasible"], "arch"] + "|" + frame.loc[frame["feasible"],
-                                                                           "dtype"])
-        ratio, recovered = quality(found, rows)
-        print(f"  HV ratio {ratio:.3f}, true front recovered "
-              f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)})")
-        print(f"  {'budget':>8} {'run best (its mean)':<32}{'its truth':>10}{'truth best':>34}"
-              f"{'gap':>7}{'trained best':>14}")
-        for limit in BUDGETS_MS[1:]:
-            chosen = best_under(frame, limit, "accuracy_quantized_mean")
-            best = max((r for r in feasible.values() if r.report.latency_ms <= limit),
-                       key=lambda r: r.accuracy_quantized, default=None)
-            if chosen is None or best is None:
-                continue
-            key = f"{chosen['arch']}|{chosen['dtype']}"
-            scored = rows[key].accuracy_quantized
-            trained = max(rows[k].accuracy_quantized for k in found
-                          if rows[k].feasible and rows[k].report.latency_ms <= limit)
-            print(f"  {limit:>6} ms {key:<22}{chosen['accuracy_quantized_mean']:>10.3f}"
-                  f"{scored:>10.3f}{best.key:>26} {best.accuracy_quantized:.3f}"
-                  f"{best.accuracy_quantized - scored:>7.3f}{trained:>14.3f}")
+        if rows:
+            against_truth(frame, rows, "the unset truth")
+        own = stored_truth(TRUTH, coretype) if coretype else None
+        if own:
+            against_truth(frame, own, f"the {coretype} truth (its own kernels)")
 
     (a_label, a), (b_label, b) = runs.items()
     points = {label: np.column_stack([-f.loc[f["pareto"], "accuracy_quantized_mean"],
