@@ -3,8 +3,8 @@
     python experiments/bench/samplers.py [--space small] [--task motion] [--seeds 0 1 2 3 4]
 
 Each seed's exhaustive truth (every network trained once with that seed, which also draws
-the data: experiments/bench/exhaustive.py, cached) is the reference for the runs with that
-seed. Each sampler runs through the real search loop (`dse.search.run_study`: real SQLite
+the data: experiments/bench/exhaustive.py, cached; made with this process's BLAS kernels,
+OPENBLAS_CORETYPE) is the reference for the runs with that seed. Each sampler runs through the real search loop (`dse.search.run_study`: real SQLite
 storage, constraints, one training per network recording every dtype, deduplication) with
 the trainings answered from the truth, which gives the same numbers as training because a
 score is a pure function of (network, data, budget, seed). Baseline: random search, in the
@@ -174,10 +174,11 @@ def main() -> None:
     print(f"{'sampler':<10}{'share':>7}{'trainings':>11}{'HV ratio':>10}{'vs random':>11}"
           f"{'front found':>13}{'training s':>12}{'search s':>10}")
     random_hv = {share: hv for sampler, share, _, hv, _, _, _ in rows if sampler == "random"}
-    for sampler, share, trainings, hv, found, train_s, secs in rows:
+    for sampler, share, trainings, hv, front_share, train_s, secs in rows:
         baseline = random_hv.get(share)
         versus = f"{hv / baseline:.3f}" if baseline else "-"
-        print(f"{sampler:<10}{share:>7.0%}{trainings:>11}{hv:>10.3f}{versus:>11}{found:>13.2f}"
+        print(f"{sampler:<10}{share:>7.0%}{trainings:>11}{hv:>10.3f}{versus:>11}"
+              f"{front_share:>13.2f}"
               f"{train_s:>12.0f}{secs:>10.1f}")
 
 
