@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dse import cells, proxy, quantize, tasks, training
+from dse.architecture import Architecture
 from dse.config import SearchConfig
 from dse.cost import CostReport
 from dse.search import pool, resolve
@@ -82,7 +83,7 @@ def stored_scores(config: SearchConfig, kernels: str | None,
     return {}
 
 
-def unscored(inputs: SearchInputs, scores: dict[str, dict]) -> list:
+def unscored(inputs: SearchInputs, scores: dict[str, dict]) -> list[Architecture]:
     """The space's networks with a feasible candidate on the profile and no score yet."""
     space = inputs.space
     wanted = []
@@ -99,8 +100,9 @@ def network_scores(inputs: SearchInputs, workers: int = 2,
     space, ``train_seconds``), for every network with a feasible candidate on the profile,
     trained with this process's kernels where the cache lacks them."""
     config, space = inputs.config, inputs.space
-    path = cache_path(config, this_kernels())
-    scores = stored_scores(config, this_kernels(), verbose)
+    kernels = this_kernels()
+    path = cache_path(config, kernels)
+    scores = stored_scores(config, kernels, verbose)
     wanted = unscored(inputs, scores)
     if not wanted:
         return scores

@@ -4,7 +4,8 @@
 
 Each seed's exhaustive truth (every network trained once with that seed, which also draws
 the data: experiments/bench/exhaustive.py, cached; made with this process's BLAS kernels,
-OPENBLAS_CORETYPE) is the reference for the runs with that seed. Each sampler runs through the real search loop (`dse.search.run_study`: real SQLite
+OPENBLAS_CORETYPE) is the reference for the runs with that seed. Each sampler runs through
+the real search loop (`dse.search.run_study`: real SQLite
 storage, constraints, one training per network recording every dtype, deduplication) with
 the trainings answered from the truth, which gives the same numbers as training because a
 score is a pure function of (network, data, budget, seed). Baseline: random search, in the
