@@ -19,6 +19,8 @@ took when the truth was computed. `ehvi@E` runs ehvi with its improvement divide
 training time to the power E (`ehvi@0`: plain expected improvement). `oracle` is the
 ceiling, not a sampler: it knows the truth and adds, one training at a time, the network
 whose candidates add the most hypervolume (minutes on the `default` space).
+`mean-oracle` picks the same way knowing only every candidate's mean over the seeds' truths:
+the ceiling of a sampler that knows each network's average score but not its seed's noise.
 
 `--against means` values every run at the mean of its candidates' scores over all the
 seeds' truths instead of its own seed's: one seed's front is partly its luckiest scores,
@@ -153,8 +155,10 @@ def main() -> None:
                 valued = means if args.against == "means" else table
                 pool.start_pool = lambda inputs, workers, s=scores: TruthPool(s)
                 began = time.perf_counter()
-                found = (greedy_oracle(valued, trainings) if name == "oracle" else
-                         search(replace(config, sampler=name, trainings=trainings), scores))
+                if name in ("oracle", "mean-oracle"):
+                    found = greedy_oracle(means if name == "mean-oracle" else valued, trainings)
+                else:
+                    found = search(replace(config, sampler=name, trainings=trainings), scores)
                 seconds.append(time.perf_counter() - began)
                 ratio, share_found = quality(found, valued)
                 ratios.append(ratio)
