@@ -20,7 +20,8 @@ training time to the power E (`ehvi@0`: plain expected improvement). `oracle` is
 ceiling, not a sampler: it knows the truth and adds, one training at a time, the network
 whose candidates add the most hypervolume (minutes on the `default` space).
 `mean-oracle` picks the same way knowing only every candidate's mean over the seeds' truths:
-the ceiling of a sampler that knows each network's average score but not its seed's noise.
+a yardstick (not a strict bound) for a sampler that knows each network's average score but
+not its seed's noise.
 
 `--against means` values every run at the mean of its candidates' scores over all the
 seeds' truths instead of its own seed's: one seed's front is partly its luckiest scores,
@@ -155,10 +156,9 @@ def main() -> None:
                 valued = means if args.against == "means" else table
                 pool.start_pool = lambda inputs, workers, s=scores: TruthPool(s)
                 began = time.perf_counter()
-                if name in ("oracle", "mean-oracle"):
-                    found = greedy_oracle(means if name == "mean-oracle" else valued, trainings)
-                else:
-                    found = search(replace(config, sampler=name, trainings=trainings), scores)
+                oracle_knows = {"oracle": valued, "mean-oracle": means}
+                found = (greedy_oracle(oracle_knows[name], trainings) if name in oracle_knows
+                         else search(replace(config, sampler=name, trainings=trainings), scores))
                 seconds.append(time.perf_counter() - began)
                 ratio, share_found = quality(found, valued)
                 ratios.append(ratio)
@@ -168,7 +168,7 @@ def main() -> None:
             rows.append((sampler, share, trainings, statistics.median(ratios),
                          statistics.median(recovered), statistics.median(training),
                          statistics.median(seconds)))
-            print(f"  {sampler:<8} {share:>4.0%} {trainings:>4} trainings  HV ratio "
+            print(f"  {sampler:<11} {share:>4.0%} {trainings:>4} trainings  HV ratio "
                   f"{statistics.median(ratios):.3f} ({' '.join(f'{r:.3f}' for r in ratios)})  "
                   f"front found {statistics.median(recovered):.2f}", flush=True)
 
