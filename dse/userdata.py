@@ -151,8 +151,9 @@ def _checked(path: Path, x_key: str, X: np.ndarray, y_key: str, y: np.ndarray):
     if not np.all(np.isfinite(X)):
         raise DseError(f"{where} {x_key!r} must be finite numbers (found NaN or inf); clean or "
                        f"impute them first.")
-    if np.abs(X).max() > MAX_MAGNITUDE:
-        raise DseError(f"{where} {x_key!r} has values up to {np.abs(X).max():.3g}; rescale "
+    largest = float(np.abs(X).max())  # a Python float: no cast of the bound to float16/32
+    if largest > MAX_MAGNITUDE:
+        raise DseError(f"{where} {x_key!r} has values up to {largest:.3g}; rescale "
                        f"features to within +-{MAX_MAGNITUDE:g} (their scale does not matter, "
                        f"they are standardized).")
     if y.ndim != 1 or len(y) != len(X):

@@ -396,6 +396,23 @@ def test_degenerate_arrays_are_one_line(tmp_path, arrays: dict, message: str) ->
     refused(result, message)  # one line: no RuntimeWarnings either
 
 
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_no_warning_for_any_float_width(tmp_path, dtype: str) -> None:
+    """Features in any float width: a good file runs with nothing on stderr, a bad one is
+    one line (a bound compared in the array's own dtype used to print an overflow warning)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5, 2)).astype(dtype)
+    y = np.arange(40) % 2
+    good = dse("evaluate", "--arch", "gru:4", "--epochs", "1", "--data",
+               save_npz(tmp_path / "good.npz", X_train=X, y_train=y), cwd=tmp_path)
+    assert good.returncode == 0 and good.stderr == "", good.stderr
+    refused(dse("evaluate", "--arch", "gru:4", "--data",
+                save_npz(tmp_path / "bad.npz", X_train=X, y_train=y - 1), cwd=tmp_path),
+            "bad.npz", "'y_train' has label -1")
+
+
 @pytest.mark.parametrize("kind", ["profile", "space", "experiment"])
 def test_files_that_are_not_utf8_are_one_line(tmp_path, kind: str) -> None:
     path = tmp_path / "latin1.toml"
