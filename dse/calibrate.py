@@ -136,26 +136,33 @@ class Fit:
             stacked_code_flash_bytes=self.stacked_code_flash_bytes, layout="dse-c")
 
 
-def _unit_runtime() -> Runtime:
-    """A runtime whose every constant is 0 or 1: the cost model then returns op counts."""
-    ones, zeros = dict.fromkeys(DTYPES, 1.0), dict.fromkeys(DTYPES, 0.0)
+def _unit_runtime(term: str) -> Runtime:
+    """A runtime that costs one cycle per unit of ``term`` and nothing else: the cost model
+    then returns that term's count (the MACs the kernels execute, with their padding)."""
+    def rate(name: str) -> dict[str, float]:
+        return dict.fromkeys(DTYPES, 1.0 if term == name else 0.0)
+
     code = dict.fromkeys(CODE_KEYS, 0)
     return Runtime(name="dse-c", reserve_flash_bytes=0, reserve_ram_bytes=0,
-                   per_step_overhead_cycles=zeros, per_op_overhead_cycles=zeros,
-                   macs_per_cycle=ones, cycles_per_activation=ones, cycles_per_elementwise=ones,
-                   cycles_per_input=zeros, code_flash_bytes=code, stacked_code_flash_bytes=code,
-                   layout="dse-c")
+                   macs_per_cycle=dict.fromkeys(DTYPES, 1.0 if term == "gate_macs" else
+                                                float("inf")),
+                   cycles_per_elementwise=rate("elementwise"),
+                   cycles_per_activation=rate("activations"),
+                   per_step_overhead_cycles=rate("steps"), per_op_overhead_cycles=rate("inference"),
+                   cycles_per_input=rate("inputs"), code_flash_bytes=code,
+                   stacked_code_flash_bytes=code, layout="dse-c")
 
 
 def terms(arch: Architecture, profile: HardwareProfile) -> tuple[list[float], int]:
     """The counts each fitted constant multiplies (``TERMS``), and the exact data bytes."""
-    unit = replace(profile, runtimes={"dse-c": _unit_runtime()}, runtime="dse-c")
-    cost = estimate_batch(ArchBatch.from_architectures([arch]), unit)
-    ops = {name: float(value[0]) for name, value in cost.ops.items()}
-    counts = [ops["gate_macs"], ops["bias_adds"] + ops["pointwise_mults"] + ops["pointwise_adds"],
-              ops["sigmoid"] + ops["tanh"], float(arch.timesteps * arch.layers), 1.0,
-              ops["input_scaling"]]
-    return counts, int(cost.model_flash_bytes[0])
+    batch = ArchBatch.from_architectures([arch])
+    counts, data = [], 0
+    for term in TERMS:
+        unit = replace(profile, runtimes={"dse-c": _unit_runtime(term)}, runtime="dse-c")
+        cost = estimate_batch(batch, unit)
+        counts.append(float(cost.latency_cycles[0]))
+        data = int(cost.model_flash_bytes[0])
+    return counts, data
 
 
 def nonnegative_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:

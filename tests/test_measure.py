@@ -75,10 +75,10 @@ def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp
                       load_profile(profile), runtime="dse-c")
     static = report.ram_bytes - load_profile(profile).runtime_named("dse-c").reserve_ram_bytes
     assert measured["static_ram_bytes"] == static
-    if profile == "stm32l4":  # the DSP core runs the SMLAD kernels
-        assert result["instruction_mix"].get("smlad", 0) > 0
-        gates = 4 if arch.startswith("lstm") else 3  # four input words per gate row per pass
-        assert result["inner_loop"]["macs"] == 4 * gates
+    gates = 4 if arch.startswith("lstm") else 3
+    padded_macs = gates * 8 * (8 + 8) * 48  # F = 6 and C = 8 read in blocks of 4 columns
+    if profile == "stm32l4":  # the DSP core: every gate sum on SMLAD, two MACs each
+        assert 2 * result["instruction_mix"]["smlad"] == padded_macs
     else:
         assert "smlad" not in result["instruction_mix"]
 
@@ -132,14 +132,15 @@ def test_a_profile_with_the_dse_c_runtime_prices_architectures(tmp_path) -> None
     assert runtime.layout == "dse-c" and "fitted to emulation" in runtime.provenance
     arch = parse_arch("lstm:64,32", features=6, timesteps=48, classes=6)
     report = estimate(arch, profile, runtime="dse-c")
-    weights = 4 * 64 * 70 + 4 * 32 * 96 + 6 * 32  # int8 bytes
+    weights = 4 * 64 * (8 + 64) + 4 * 32 * (64 + 32) + 6 * 32  # int8, F = 6 padded to 8
     biases = 4 * (4 * 64 + 4 * 32 + 6)  # int32
-    descriptors = 2 * (40 + 16 * 4)
-    fixed = 4 + 8 * 6 + 2 * 257 * 2  # output scale, input mean and multiplier, tables
+    descriptors = 2 * (52 + 16 * 4)
+    fixed = 4 + 8 * 6 + 2 * 256 * 4  # output scale, input mean and multiplier, tables
     code = runtime.code_flash_bytes["lstm_int8"] + runtime.stacked_code_flash_bytes["lstm_int8"]
     assert report.flash_bytes == weights + biases + descriptors + fixed + code
-    states = 64 * 3 + 32 * 3 + 64 + 6  # h + int16 c per layer, one scratch row, one input
-    assert report.ram_bytes == states + runtime.reserve_ram_bytes
+    # the state: a step counter; per layer [x | h] twice in int16, and the int16 cell state
+    state = 4 + 2 * 2 * (8 + 64) + 2 * 64 + 2 * 2 * (64 + 32) + 2 * 32
+    assert report.ram_bytes == state + runtime.reserve_ram_bytes
     tflm = estimate(arch, profile)
     assert tflm.runtime == "tflm-cmsis-nn" and tflm.flash_bytes > report.flash_bytes + 60_000
     # the same profile file, with dse-c as its default runtime
