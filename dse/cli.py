@@ -650,14 +650,16 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
                       "fit": asdict(fit)} for profile, fit in results])
         return
     for profile, fit in results:
-        rows = [[dtype, fit.macs_per_cycle[dtype], fit.cycles_per_elementwise[dtype],
-                 fit.cycles_per_activation[dtype], fit.per_step_overhead_cycles[dtype],
-                 fit.per_op_overhead_cycles[dtype], fit.cycles_per_input[dtype]]
+        rt = fit.runtime
+        rows = [[dtype, rt.macs_per_cycle[dtype], rt.cycles_per_elementwise[dtype],
+                 rt.cycles_per_activation[dtype], rt.per_step_overhead_cycles[dtype],
+                 rt.per_op_overhead_cycles[dtype], rt.cycles_per_input[dtype]]
                 for dtype in DTYPES]
         print(f"{profile.name} ({fit.core}): {fit.samples} emulated architectures; cycles "
               f"reproduced to {100 * fit.cycle_errors['max']:.1f} % at most (median "
               f"{100 * fit.cycle_errors['median']:.1f} %), flash to "
-              f"{100 * fit.flash_errors['max']:.1f} %")
+              f"{100 * fit.flash_errors['max']:.1f} %, RAM with the stack to "
+              f"{100 * fit.ram_errors['max']:.1f} %")
         print(table(["dtype", "MAC/cycle", "cyc/elementwise", "cyc/activation", "cyc/step",
                      "cyc/inference", "cyc/input"], rows,
                     formats=["", ".3g", ".3g", ".3g", ".4g", ".4g", ".3g"]))

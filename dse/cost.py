@@ -348,13 +348,19 @@ def estimate_batch(
              "input_scaling": zeros + inputs},
     )
     model_flash = layers.flash_bytes.sum(axis=1) + head.flash_bytes
+    layer_count = present.sum(axis=1)
     if rt.layout == "dse-c":  # the exported C's own code, by cell type and dtype
-        model_flash = model_flash + _code_bytes(rt, is_lstm, dti, present.sum(axis=1))
+        model_flash = (model_flash + _per_network(rt.code_flash_bytes, is_lstm, dti)
+                       + _per_network(rt.layer_code_flash_bytes, is_lstm, dti) * (layer_count - 1)
+                       + _kernel_code(rt.block_code_bytes, is_lstm, dti, I, C))
     latency_cycles = layers.latency_cycles.sum(axis=1) + head.latency_cycles
     latency_ms = latency_cycles / profile.clock_hz * 1e3
     totals = {
         "flash_bytes": model_flash + rt.reserve_flash_bytes,
-        "ram_bytes": (_dse_c_ram(batch, I, count, nbytes) if rt.layout == "dse-c" else
+        "ram_bytes": (_dse_c_ram(batch, I, count, nbytes)
+                      + _per_network(rt.stack_bytes, is_lstm, dti)
+                      + _per_network(rt.stacked_stack_bytes, is_lstm, dti) * (layer_count > 1)
+                      if rt.layout == "dse-c" else
                       _peak_ram(batch, count, nbytes, ram_mode)) + rt.reserve_ram_bytes,
         "latency_ms": latency_ms,
         "energy_uj": latency_ms * profile.active_power_mw,  # ms x mW = uJ
@@ -402,13 +408,28 @@ def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.
     return pairs.max(axis=1) + persistent + scratch
 
 
-def _code_bytes(rt: Runtime, is_lstm: np.ndarray, dtype_index: np.ndarray,
-                layers: np.ndarray) -> np.ndarray:
-    """The code of the exported C: one layer's, and more for a loop over two or more."""
+def _per_network(table: dict[str, int] | None, is_lstm: np.ndarray,
+                 dtype_index: np.ndarray) -> np.ndarray:
+    """A fitted figure of the exported C by cell type and dtype, for every row (0 if none)."""
     keys = [f"{'lstm' if lstm else 'gru'}_{DTYPES[d]}" for lstm, d in zip(is_lstm, dtype_index)]
-    one = np.array([(rt.code_flash_bytes or {}).get(k, 0) for k in keys])
-    stacked = np.array([(rt.stacked_code_flash_bytes or {}).get(k, 0) for k in keys])
-    return one + stacked * (layers > 1)
+    return np.array([(table or {}).get(k, 0) for k in keys])
+
+
+def _kernel_code(block_bytes: dict[str, int] | None, is_lstm: np.ndarray,
+                 dtype_index: np.ndarray, I: np.ndarray, C: np.ndarray) -> np.ndarray:  # noqa: E741
+    """The gate-sum assembly each layer's step instantiates (each layer is compiled with its
+    own block counts): per call over B blocks of 4 columns, a 4-block loop if B >= 4, a 2-block
+    and a 1-block pass where B's bits ask for them. An int8 LSTM sums [x | h] in one call, the
+    other integer steps x and h in two."""
+    per_block = _per_network(block_bytes, is_lstm, dtype_index)[:, None]  # (N, 1)
+
+    def blocks(B: np.ndarray) -> np.ndarray:  # the blocks of assembly a call over B has
+        return 4 * (B >= 4) + 2 * ((B & 2) > 0) + (B & 1)
+
+    x, h = (_padded(n, np.array(DSE_C_BLOCK)) // DSE_C_BLOCK for n in (I, C))
+    one_call = (is_lstm & (dtype_index == DTYPES.index("int8")))[:, None]
+    units = np.where(one_call, blocks(x + h), blocks(x) + blocks(h)) * (C > 0)
+    return (units * per_block).sum(axis=1)
 
 
 def _padded(n: np.ndarray, block: np.ndarray) -> np.ndarray:

@@ -170,6 +170,12 @@ def _dsp_block(gates: int) -> list[str]:
     return lines
 
 
+def kernel_block_bytes(gates: int) -> int:
+    """The code of one block of the DSP gate-sum kernel: its instructions are all 32-bit
+    Thumb-2 (the cost model counts the blocks each layer's calls instantiate)."""
+    return 4 * len(_dsp_block(gates))
+
+
 def _asm(lines: list[str]) -> str:
     """The lines as the string literals of an __asm__ statement."""
     return ("\n" + " " * 16).join(f'"{line}\\n\\t"' for line in lines)
