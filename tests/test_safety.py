@@ -273,9 +273,9 @@ def test_the_scale_of_the_data_does_not_matter(tmp_path, scale: float) -> None:
 
 
 def test_json_never_prints_a_non_number(capsys) -> None:
-    from dse.cli import _print_json
+    from dse.cli.common import print_json
 
-    _print_json({"latency_ms": float("inf"), "accuracy": float("nan"), "ok": [1.5]})
+    print_json({"latency_ms": float("inf"), "accuracy": float("nan"), "ok": [1.5]})
     assert json.loads(capsys.readouterr().out) == {"accuracy": None, "latency_ms": None,
                                                    "ok": [1.5]}
 

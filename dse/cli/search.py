@@ -1,0 +1,186 @@
+"""``dse run`` (search a profile), ``dse worker`` (join a shared study) and ``dse dashboard``
+(the HTML dashboard of stored studies)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from dse.cli.common import (
+    Verbs,
+    add_budget_options,
+    positive_float,
+    positive_int,
+    print_json,
+    seed,
+    whole,
+    workers,
+)
+from dse.config import BUDGETS
+from dse.report import kib, table
+
+
+def add_parsers(verbs: Verbs) -> None:
+    run = verbs.add_parser("run", help="search for the Pareto-optimal networks on a profile")
+    run.add_argument("--profile", "-p", required=True, help="profile name or .toml path")
+    _add_search_options(run)
+    _add_run_options(run)
+    run.set_defaults(func=_cmd_run)
+
+    worker = verbs.add_parser("worker", help="join a shared study (e.g. on PostgreSQL)")
+    worker.add_argument("--storage", required=True, help="storage URL of the shared study")
+    worker.add_argument("--study", required=True, help="study name")
+    _add_training_options(worker, new_study=False)
+    worker.add_argument("--workers", type=workers, default=1, help="local processes")
+    worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    worker.add_argument("--json", action="store_true", help="print the result as JSON")
+    worker.set_defaults(func=_cmd_worker)
+
+    dash = verbs.add_parser("dashboard", help="build the HTML dashboard of one or more studies")
+    dash.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///runs/x/study.db")
+    dash.add_argument("--study", required=True, action="append", help="study name (repeatable)")
+    dash.add_argument("--output", "-o", default="dashboard.html", help="HTML file to write")
+    dash.add_argument("--image", help="also export the main plot as PNG or SVG (needs kaleido)")
+    dash.set_defaults(func=_cmd_dashboard)
+
+
+def _add_search_options(parser: argparse.ArgumentParser) -> None:
+    from dse.config import OBJECTIVES, SAMPLERS
+
+    parser.add_argument("--space", default="default", help="search space name or .toml path")
+    parser.add_argument("--runtime", help="one of the profile's runtimes (default: its own; "
+                                          "see dse profiles show P)")
+    parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
+    parser.add_argument("--data", help="your own data: .npz with X_train [N,T,F], y_train [N]")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
+                        help="auto (ehvi; tpe for objectives it cannot model), ehvi, tpe, "
+                             "nsga2, gp, random, grid (exhaustive)")
+    parser.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES),
+                        default=["accuracy_quantized", "latency_ms"], metavar="OBJ",
+                        help=f"two or more of: {', '.join(OBJECTIVES)}")
+    add_budget_options(parser)
+    parser.add_argument("--epochs", type=positive_int, help="proxy training epochs")
+    parser.add_argument("--batch-size", type=positive_int, help="proxy batch size")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of sampler, data and proxy")
+
+
+def _add_training_options(parser: argparse.ArgumentParser, *, new_study: bool) -> None:
+    from dse.config import DEFAULT_CONFIRM_SEEDS, DEFAULT_TRAININGS
+
+    default = (f"a new study: default {DEFAULT_TRAININGS}; an existing one keeps its target"
+               if new_study else "default: the target the study holds")
+    parser.add_argument("--trainings", type=positive_int,
+                        help=f"networks to train: each training scores every dtype of its "
+                             f"network that fits, one trial each ({default}; rerunning resumes "
+                             f"to it)")
+    parser.add_argument("--trials", type=_renamed_trials, help=argparse.SUPPRESS)
+    parser.add_argument("--confirm-seeds", type=whole(0, 64), metavar="K",
+                        help=f"after the search, train the front's networks and those within "
+                             f"the proxy's noise of it with K more seeds and build the front "
+                             f"from the means (default {DEFAULT_CONFIRM_SEEDS}; 0: off)")
+    parser.add_argument("--timeout", type=positive_float, help="stop asking after S seconds")
+
+
+def _renamed_trials(text: str) -> int:
+    raise argparse.ArgumentTypeError(
+        "the search budget counts trainings now (one training scores every dtype of a "
+        f"network, one trial each): use --trainings {text}")
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_training_options(parser, new_study=True)
+    parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
+    parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
+    parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    parser.add_argument("--workers", type=workers, default=os.cpu_count() or 1,
+                        help="local processes that train candidates in parallel (default: one "
+                             "per core; results do not depend on it)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse import runner
+    from dse.config import SearchConfig
+    from dse.userdata import file_sha256
+
+    task = args.task if args.task or args.data else "motion"
+    config = SearchConfig(
+        profile=args.profile, runtime=args.runtime, space=args.space, task=task, data=args.data,
+        data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
+        objectives=tuple(args.objectives), **{name: getattr(args, name) for name in BUDGETS},
+        epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        trainings=args.trainings, timeout_s=args.timeout, confirm_seeds=args.confirm_seeds,
+    )
+    outputs = runner.run(config, study_name=args.study, storage=args.storage,
+                         out_root=Path(args.out), workers=args.workers,
+                         show_progress=not args.no_progress and not args.json)
+    _print_outputs(outputs, as_json=args.json)
+
+
+def _cmd_worker(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse import runner
+    from dse.paths import check_name
+    from dse.search import stored_config
+
+    overrides = {name: value for name, value in (("trainings", args.trainings),
+                                                 ("timeout_s", args.timeout),
+                                                 ("confirm_seeds", args.confirm_seeds))
+                 if value is not None}
+    config = stored_config(args.storage, check_name(args.study), **overrides)
+    outputs = runner.run(config, study_name=args.study, storage=args.storage,
+                         out_root=Path(args.out), workers=args.workers,
+                         show_progress=not args.no_progress and not args.json, create=False)
+    _print_outputs(outputs, as_json=args.json)
+
+
+def _print_outputs(outputs, *, as_json: bool) -> None:
+    from dse.results import PARETO_TABLE
+    from dse.search.storage import masked_url
+
+    trials = outputs.trials
+    summary = {
+        "study": outputs.study_name,
+        "storage": masked_url(outputs.storage),
+        "out_dir": str(outputs.out_dir),
+        "trials": int(len(trials)),
+        "complete": int((trials["state"] == "COMPLETE").sum()),
+        "feasible": int(trials["feasible"].sum()),
+        "trained": int(trials["trained"].sum()),
+        "confirmed": int(trials.loc[trials["seeds"] > 1, "arch"].nunique()),
+        "pareto": outputs.pareto[PARETO_TABLE].to_dict(orient="records"),
+    }
+    if as_json:
+        print_json(summary)
+        return
+    print(f"study {summary['study']}: {summary['trained']} networks trained, "
+          f"{summary['complete']} trials ({summary['feasible']} feasible); outputs in "
+          f"{summary['out_dir']}/")
+    rows = [[r["arch"], r["dtype"], r["accuracy_mean"], r["accuracy_quantized_mean"],
+             r["accuracy_quantized_std"], r["seeds"], r["latency_ms"], kib(r["flash_bytes"]),
+             kib(r["ram_bytes"]), r["energy_uj"]] for r in summary["pareto"]]
+    print(f"Pareto front ({len(rows)} candidates; accuracies are means over the seeds, +- their "
+          f"standard deviation; latency, flash, RAM and energy are cost-model estimates):")
+    print(table(["arch", "dtype", "accuracy", "acc (quant)", "+-", "seeds", "latency ms",
+                 "flash", "RAM", "energy uJ"], rows,
+                formats=["", "", ".3f", ".3f", ".3f", "", ",.2f", "", "", ",.1f"]))
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from dse import dashboard, runner
+    from dse.paths import writable_file
+    from dse.search.study import load_studies
+
+    output = writable_file(Path(args.output), "dashboard file")
+    image = writable_file(Path(args.image), "image file") if args.image else None
+    studies = load_studies(args.storage, args.study)
+    print(f"wrote {runner.write_dashboard(studies, output)}")
+    if image:
+        print(f"wrote {dashboard.export_image(runner.study_views(studies), image)}")
