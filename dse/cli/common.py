@@ -1,5 +1,6 @@
 """What every command module shares: the parser that reports bad usage as one line, argparse
-types with the config's bounds, strict JSON printing and the task-or-data choice."""
+types with the bounds the config declares (:data:`dse.config.SETTINGS`), strict JSON printing
+and the task-or-data choice."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dse.config import BUDGETS, MAX_SEED, MAX_WORKERS
+from dse.config import BUDGETS, SETTINGS, WORKERS, Setting
 from dse.errors import DseError
 from dse.hardware import Budgets
 
@@ -27,7 +28,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def whole(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number in [low, high] (the bounds the config checks)."""
+    """An argparse type: a whole number in [low, high]."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -40,29 +41,43 @@ def whole(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-positive_int = whole(1, 1_000_000)
-seed = whole(0, MAX_SEED)
-workers = whole(1, MAX_WORKERS)
+def positive(high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in (0, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"expected a number of at most {high:g}, got {text}")
+        return value
+    return parse
 
 
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0 (budgets, durations)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+def typed(setting: Setting) -> Callable[[str], object]:
+    """The argparse type of a setting: the bounds :class:`~dse.config.SearchConfig` checks."""
+    if setting.kind == "whole":
+        return whole(setting.low, int(setting.high))
+    if setting.kind == "positive":
+        return positive(setting.high)
+    return str
+
+
+positive_int = whole(1, 1_000_000)  # shapes and row numbers, which are not search settings
+seed = typed(SETTINGS["seed"])
+workers = typed(WORKERS)
 
 
 def add_budget_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-latency-ms", type=positive_float,
+    parser.add_argument("--max-latency-ms", type=typed(SETTINGS["max_latency_ms"]),
                         help="latency budget (default: the profile's [budgets], if any)")
-    parser.add_argument("--max-energy-uj", type=positive_float, help="energy budget per inference")
-    parser.add_argument("--max-flash-kb", type=positive_float,
+    parser.add_argument("--max-energy-uj", type=typed(SETTINGS["max_energy_uj"]),
+                        help="energy budget per inference")
+    parser.add_argument("--max-flash-kb", type=typed(SETTINGS["max_flash_kb"]),
                         help="the network's share of flash in KiB (model + runtime)")
-    parser.add_argument("--max-ram-kb", type=positive_float,
+    parser.add_argument("--max-ram-kb", type=typed(SETTINGS["max_ram_kb"]),
                         help="the network's share of RAM in KiB (model + runtime)")
 
 

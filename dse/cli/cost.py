@@ -14,7 +14,9 @@ from dse.cli.common import (
     positive_int,
     print_json,
     seed,
+    typed,
 )
+from dse.config import SETTINGS
 from dse.cost import CONVENTIONS, RAM_MODES, CostReport, estimate
 from dse.hardware import HardwareProfile, load_profile
 from dse.report import table
@@ -44,9 +46,10 @@ def add_parsers(verbs: Verbs) -> None:
     evaluate.add_argument("--task", help="built-in task (see 'dse tasks')")
     evaluate.add_argument("--data", help=".npz with X_train [N,T,F], y_train [N] (+ X_test, y_test)")
     evaluate.add_argument("--dtype", choices=DTYPES, default="int8", help="deployment dtype")
-    evaluate.add_argument("--epochs", type=positive_int, help="training epochs")
-    evaluate.add_argument("--batch-size", type=positive_int, help="batch size")
-    evaluate.add_argument("--seed", type=seed, default=0, help="seed of data split and weights")
+    evaluate.add_argument("--epochs", type=typed(SETTINGS["epochs"]), help="training epochs")
+    evaluate.add_argument("--batch-size", type=typed(SETTINGS["batch_size"]), help="batch size")
+    evaluate.add_argument("--seed", type=seed, default=SETTINGS["seed"].default,
+                          help="seed of data split and weights")
     evaluate.add_argument("--profile", "-p", help="also print the cost on this profile")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=_cmd_evaluate)

@@ -8,7 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dse.architecture import DTYPES
-from dse.cli.common import Verbs, load_data, positive_int, print_json, seed, whole
+from dse.cli.common import Verbs, load_data, positive_int, print_json, seed, typed, whole
+from dse.config import SETTINGS
 from dse.errors import DseError
 from dse.export.bundle import FORMATS, ExportRequest
 from dse.export.final import FINAL_SEEDS
@@ -27,7 +28,8 @@ def add_parsers(verbs: Verbs) -> None:
     exp.add_argument("--dtype", choices=DTYPES, help="deployment dtype (default int8)")
     exp.add_argument("--task", help="built-in task, for a direct export")
     exp.add_argument("--data", help=".npz data file, for a direct export")
-    exp.add_argument("--seed", type=seed, default=0, help="data and training seed (direct export)")
+    exp.add_argument("--seed", type=seed, default=SETTINGS["seed"].default,
+                     help="data and training seed (direct export)")
     exp.add_argument("--out", "-o", required=True, help="folder to write (new or empty)")
     exp.add_argument("--force", action="store_true",
                      help="replace the export files in a non-empty folder")
@@ -36,7 +38,7 @@ def add_parsers(verbs: Verbs) -> None:
     exp.add_argument("--prefix", default="dse_", help="prefix of the C names (default dse_)")
     exp.add_argument("--seeds", type=whole(1, 64), default=FINAL_SEEDS,
                      help=f"final trainings, the best on validation kept (default {FINAL_SEEDS})")
-    exp.add_argument("--epochs", type=positive_int, help="epochs of the final training")
+    exp.add_argument("--epochs", type=typed(SETTINGS["epochs"]), help="epochs of the final training")
     exp.add_argument("--profile", "-p", help="profile for the cost report (default: the study's)")
     exp.add_argument("--runtime", help="the profile's runtime for the cost report")
     exp.add_argument("--measure", action="store_true",

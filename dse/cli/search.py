@@ -6,17 +6,16 @@ from __future__ import annotations
 import argparse
 import os
 
-from dse.cli.common import (
-    Verbs,
-    add_budget_options,
-    positive_float,
-    positive_int,
-    print_json,
-    seed,
-    whole,
-    workers,
+from dse.cli.common import Verbs, add_budget_options, print_json, seed, typed, workers
+from dse.config import (
+    BUDGETS,
+    DEFAULT_CONFIRM_SEEDS,
+    DEFAULT_TRAININGS,
+    OBJECTIVES,
+    SAMPLERS,
+    SETTINGS,
+    WORKERS,
 )
-from dse.config import BUDGETS
 from dse.report import kib, table
 
 
@@ -31,7 +30,8 @@ def add_parsers(verbs: Verbs) -> None:
     worker.add_argument("--storage", required=True, help="storage URL of the shared study")
     worker.add_argument("--study", required=True, help="study name")
     _add_training_options(worker, new_study=False)
-    worker.add_argument("--workers", type=workers, default=1, help="local processes")
+    worker.add_argument("--workers", type=workers, default=WORKERS.default,
+                        help=f"local processes (default: {WORKERS.default})")
     worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     worker.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -46,40 +46,42 @@ def add_parsers(verbs: Verbs) -> None:
 
 
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
-    from dse.config import OBJECTIVES, SAMPLERS
-
-    parser.add_argument("--space", default="default", help="search space name or .toml path")
+    parser.add_argument("--space", default=SETTINGS["space"].default,
+                        help=f"search space name or .toml path (default: "
+                             f"{SETTINGS['space'].default})")
     parser.add_argument("--runtime", help="one of the profile's runtimes (default: its own; "
                                           "see dse profiles show P)")
-    parser.add_argument("--task", help="built-in task (see 'dse tasks'; default: motion)")
+    parser.add_argument("--task", help=f"built-in task (see 'dse tasks'; default: "
+                                       f"{SETTINGS['task'].default})")
     parser.add_argument("--data", help="your own data: .npz with X_train [N,T,F], y_train [N]")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="auto",
+    parser.add_argument("--sampler", choices=SAMPLERS, default=SETTINGS["sampler"].default,
                         help="auto (ehvi; tpe for objectives it cannot model), ehvi, tpe, "
                              "nsga2, gp, random, grid (exhaustive)")
     parser.add_argument("--objectives", nargs="+", choices=list(OBJECTIVES),
-                        default=["accuracy_quantized", "latency_ms"], metavar="OBJ",
-                        help=f"two or more of: {', '.join(OBJECTIVES)}")
+                        default=list(SETTINGS["objectives"].default), metavar="OBJ",
+                        help=f"two or more of: {', '.join(OBJECTIVES)} (default: "
+                             f"{' '.join(SETTINGS['objectives'].default)})")
     add_budget_options(parser)
-    parser.add_argument("--epochs", type=positive_int, help="proxy training epochs")
-    parser.add_argument("--batch-size", type=positive_int, help="proxy batch size")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of sampler, data and proxy")
+    parser.add_argument("--epochs", type=typed(SETTINGS["epochs"]), help="proxy training epochs")
+    parser.add_argument("--batch-size", type=typed(SETTINGS["batch_size"]), help="proxy batch size")
+    parser.add_argument("--seed", type=seed, default=SETTINGS["seed"].default,
+                        help=f"seed of sampler, data and proxy (default: {SETTINGS['seed'].default})")
 
 
 def _add_training_options(parser: argparse.ArgumentParser, *, new_study: bool) -> None:
-    from dse.config import DEFAULT_CONFIRM_SEEDS, DEFAULT_TRAININGS
-
     default = (f"a new study: default {DEFAULT_TRAININGS}; an existing one keeps its target"
                if new_study else "default: the target the study holds")
-    parser.add_argument("--trainings", type=positive_int,
+    parser.add_argument("--trainings", type=typed(SETTINGS["trainings"]),
                         help=f"networks to train: each training scores every dtype of its "
                              f"network that fits, one trial each ({default}; rerunning resumes "
                              f"to it)")
     parser.add_argument("--trials", type=_renamed_trials, help=argparse.SUPPRESS)
-    parser.add_argument("--confirm-seeds", type=whole(0, 64), metavar="K",
+    parser.add_argument("--confirm-seeds", type=typed(SETTINGS["confirm_seeds"]), metavar="K",
                         help=f"after the search, train the front's networks and those within "
                              f"the proxy's noise of it with K more seeds and build the front "
                              f"from the means (default {DEFAULT_CONFIRM_SEEDS}; 0: off)")
-    parser.add_argument("--timeout", type=positive_float, help="stop asking after S seconds")
+    parser.add_argument("--timeout", type=typed(SETTINGS["timeout_s"]), metavar="S",
+                        help="stop asking after S seconds")
 
 
 def _renamed_trials(text: str) -> int:
