@@ -2,7 +2,7 @@
 check every input, search with a progress bar, then write the outputs from the storage.
 
 Everything that can be refused is refused before the first training (names, folders, the
-profile, space and data), and whatever stops the search (Ctrl-C, a failure inside the
+profile, space, data and sampler), and whatever stops the search (Ctrl-C, a failure inside the
 loop) the finished trials are written out before the error is reported.
 """
 
@@ -24,6 +24,7 @@ from dse.errors import DseError
 from dse.hardware import load_profile
 from dse.paths import child_dir, name_from, prepare_dir, writable_file
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
+from dse.search.samplers import check_sampler
 from dse.search.storage import masked_url
 from dse.search.study import training_target
 
@@ -74,6 +75,7 @@ def run(
     for file_name in OUTPUT_FILES:
         writable_file(out_dir / file_name)
     inputs = resolve(config)
+    check_sampler(config, inputs.space)  # before the storage is opened: nothing is created
     storage = storage or sqlite_url(out_dir / "study.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(inputs, storage, name, create=create)
