@@ -28,6 +28,16 @@ def test_evaluate_json_with_cost(dse) -> None:
     assert again["accuracy"] == data["accuracy"]  # same seed, same number, another process
 
 
+def test_evaluate_says_when_early_stopping_ended_the_training(dse) -> None:
+    args = ("evaluate", "--arch", "gru:4", "--task", "motion", "--epochs", "60")
+    data = json.loads(dse(*args, "--json").stdout)
+    assert data["epochs_asked"] == 60 and data["epochs_run"] < 60 and data["diverged"] is None
+    text = dse(*args).stdout
+    assert f"seed 0, {data['epochs_run']} of 60 epochs (early stopping)" in text.splitlines()[0]
+    whole = dse("evaluate", "--arch", "gru:4", "--task", "motion", "--epochs", "2").stdout
+    assert whole.splitlines()[0].endswith("seed 0, 2 of 2 epochs")
+
+
 def test_evaluate_user_data_and_bad_data(dse, tmp_path) -> None:
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "ok.npz", X_train=rng.normal(size=(40, 6, 2)), y_train=np.arange(40) % 2)

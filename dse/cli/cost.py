@@ -150,7 +150,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         "arch": arch.text, "dtype": arch.dtype, "data": data.name, "seed": args.seed,
         "accuracy": result.accuracy, "accuracy_quantized": result.accuracy_quantized,
         "train_seconds": result.train_seconds, "epochs_run": result.epochs_run,
-        "diverged": result.diverged,
+        "epochs_asked": budget.epochs, "diverged": result.diverged,
     }
     report = estimate(arch, profile) if profile else None
     if args.json:
@@ -158,8 +158,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             output["cost"] = report.to_dict()
         print_json(output)
         return
+    stopped = (" (diverged)" if result.diverged else
+               " (early stopping)" if result.epochs_run < budget.epochs else "")
     print(f"{arch} on {data.name} (T={data.timesteps}, F={data.features}, K={data.classes}), "
-          f"seed {args.seed}, {result.epochs_run} epochs")
+          f"seed {args.seed}, {result.epochs_run} of {budget.epochs} epochs{stopped}")
     print(f"accuracy            {result.accuracy:.4f}")
     print(f"accuracy_quantized  {result.accuracy_quantized:.4f}  ({arch.dtype})")
     print(f"train_seconds       {result.train_seconds:.2f}")
