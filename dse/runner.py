@@ -9,8 +9,9 @@ loop) the finished trials are written out before the error is reported.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -170,6 +171,15 @@ def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashb
 
 def study_views(studies: list[optuna.Study]) -> list[dashboard.StudyView]:
     return [study_view(study) for study in studies]
+
+
+def storage_views(found: list[tuple[str, optuna.Study]]) -> list[dashboard.StudyView]:
+    """The views of (storage URL, study) pairs read from several storages: a study name
+    that more than one storage holds is told apart by its storage (password masked)."""
+    repeated = Counter(study.study_name for _, study in found)
+    views = [study_view(study) for _, study in found]
+    return [replace(view, name=f"{view.name} ({masked_url(url)})")
+            if repeated[view.name] > 1 else view for (url, _), view in zip(found, views)]
 
 
 def write_dashboard(studies: list[optuna.Study], path: Path) -> Path:

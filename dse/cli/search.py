@@ -37,10 +37,21 @@ def add_parsers(verbs: Verbs) -> None:
     worker.add_argument("--json", action="store_true", help="print the result as JSON")
     worker.set_defaults(func=_cmd_worker)
 
-    dash = verbs.add_parser("dashboard", help="build the HTML dashboard of one or more studies")
-    dash.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///runs/x/study.db")
-    dash.add_argument("--study", required=True, action="append", help="study name (repeatable)")
-    dash.add_argument("--output", "-o", default="dashboard.html", help="HTML file to write")
+    dash = verbs.add_parser(
+        "dashboard", help="build the HTML dashboard of one or more studies",
+        description="Build one HTML dashboard of studies from one or more storages. Every "
+                    "--study is looked up in every --storage, and each storage that holds it "
+                    "adds it (a name that several storages hold is labelled with its storage), "
+                    "so the runs of several 'dse run's, each with its own runs/<study>/study.db, "
+                    "compare in one page. A name that no storage holds is refused, and so is a "
+                    "storage that holds none of the names.")
+    dash.add_argument("--storage", required=True, action="append", metavar="URL",
+                      help="storage URL to read studies from, e.g. sqlite:///runs/x/study.db "
+                           "(repeatable)")
+    dash.add_argument("--study", required=True, action="append", metavar="NAME",
+                      help="study name, looked up in every --storage (repeatable)")
+    dash.add_argument("--output", "-o", default="dashboard.html",
+                      help="the HTML file to write (a file, not a folder; default dashboard.html)")
     dash.add_argument("--image", help="also export the main plot as PNG or SVG (needs kaleido)")
     dash.set_defaults(func=_cmd_dashboard)
 
@@ -178,11 +189,11 @@ def _cmd_dashboard(args: argparse.Namespace) -> None:
 
     from dse import dashboard, runner
     from dse.paths import writable_file
-    from dse.search.study import load_studies
+    from dse.search.study import find_studies
 
     output = writable_file(Path(args.output), "dashboard file")
     image = writable_file(Path(args.image), "image file") if args.image else None
-    studies = load_studies(args.storage, args.study)
-    print(f"wrote {runner.write_dashboard(studies, output)}")
+    views = runner.storage_views(find_studies(args.storage, args.study))
+    print(f"wrote {dashboard.build_dashboard(views, output)}")
     if image:
-        print(f"wrote {dashboard.export_image(runner.study_views(studies), image)}")
+        print(f"wrote {dashboard.export_image(views, image)}")
