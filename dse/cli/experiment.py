@@ -16,7 +16,9 @@ def add_parsers(verbs: Verbs) -> None:
     exp.add_argument("action", choices=["run", "verify"],
                      help="run: run or resume it; verify: rerun from scratch and compare")
     exp.add_argument("file", help="experiment .toml file (see experiments/)")
-    exp.add_argument("--out", default="runs/experiments", help="results folder")
+    exp.add_argument("--out", default="runs/experiments",
+                     help="the parent folder: the results go to OUT/<name>/, <name> the "
+                          "experiment's (default runs/experiments)")
     exp.add_argument("--workers", type=workers, help="local processes (results unchanged)")
     exp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     exp.add_argument("--json", action="store_true", help="print the result as JSON")

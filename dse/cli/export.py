@@ -21,8 +21,10 @@ def add_parsers(verbs: Verbs) -> None:
     exp = verbs.add_parser("export", help="train a chosen network and write it as C, ONNX and "
                                           "PyTorch, checked against its numpy reference")
     exp.add_argument("--study", help="a study to take the network from (its task, data, seed)")
-    exp.add_argument("--storage", help="the study's storage (default runs/<study>/study.db)")
-    exp.add_argument("--runs", default="runs", help="where dse run wrote the study (default runs)")
+    exp.add_argument("--storage", help="the study's storage (default RUNS/<study>/study.db)")
+    exp.add_argument("--runs", default="runs",
+                     help="the --out that 'dse run' was given, the parent of the study's folder "
+                          "(default runs)")
     exp.add_argument("--row", type=positive_int, help="the N-th row of the study's pareto.csv")
     exp.add_argument("--arch", "-a", help="architecture, e.g. lstm:64 (with --dtype)")
     exp.add_argument("--dtype", choices=DTYPES, help="deployment dtype (default int8)")
@@ -30,7 +32,9 @@ def add_parsers(verbs: Verbs) -> None:
     exp.add_argument("--data", help=".npz data file, for a direct export")
     exp.add_argument("--seed", type=seed, default=SETTINGS["seed"].default,
                      help="data and training seed (direct export)")
-    exp.add_argument("--out", "-o", required=True, help="folder to write (new or empty)")
+    exp.add_argument("--out", "-o", required=True,
+                     help="the folder the export files go into, itself (new or empty, unless "
+                          "--force); not a parent as for 'dse run --out'")
     exp.add_argument("--force", action="store_true",
                      help="replace the export files in a non-empty folder")
     exp.add_argument("--format", nargs="+", choices=FORMATS, metavar="FORMAT",

@@ -18,6 +18,8 @@ from dse.config import (
 )
 from dse.report import kib, table
 
+OUT_HELP = "the parent folder: the outputs go to OUT/<study>/ (default runs)"
+
 
 def add_parsers(verbs: Verbs) -> None:
     run = verbs.add_parser("run", help="search for the Pareto-optimal networks on a profile")
@@ -32,7 +34,7 @@ def add_parsers(verbs: Verbs) -> None:
     _add_training_options(worker, new_study=False)
     worker.add_argument("--workers", type=workers, default=WORKERS.default,
                         help=f"local processes (default: {WORKERS.default})")
-    worker.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    worker.add_argument("--out", default="runs", help=OUT_HELP)
     worker.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     worker.add_argument("--json", action="store_true", help="print the result as JSON")
     worker.set_defaults(func=_cmd_worker)
@@ -105,7 +107,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_training_options(parser, new_study=True)
     parser.add_argument("--storage", help="optuna storage URL (default: runs/<study>/study.db)")
     parser.add_argument("--study", help="study name (default: <profile>-<task>-<space>-seed<S>)")
-    parser.add_argument("--out", default="runs", help="folder for runs/<study>/ outputs")
+    parser.add_argument("--out", default="runs", help=OUT_HELP)
     parser.add_argument("--workers", type=workers, default=os.cpu_count() or 1,
                         help="local processes that train candidates in parallel (default: one "
                              "per core; results do not depend on it)")

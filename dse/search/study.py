@@ -5,7 +5,8 @@ What a study stores (user attributes): ``dse_config`` (the config's identity), `
 (the resolved profile and space, and the data's fingerprint: editing a profile between two
 runs must not mix old and new budgets in one study), ``dse_trainings`` (the target: how many
 networks to train, so a worker that joins knows when the study is done) and
-``dse_confirmations`` (the extra-seed scores of the networks near the front).
+``dse_confirm:<network>`` (the extra-seed scores of a network near the front:
+:mod:`dse.seeds`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dse.search.storage import masked_url, open_storage
 CONFIG_ATTR = "dse_config"
 INPUTS_ATTR = "dse_inputs"
 TARGET_ATTR = "dse_trainings"
-CONFIRMATIONS_ATTR = "dse_confirmations"
 
 
 def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
