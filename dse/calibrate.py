@@ -213,7 +213,10 @@ def fit(core: str, samples: list[Sample], profile: HardwareProfile) -> Fit:
         cycles_per_elementwise={d: max(r, 1e-3) for d, r in rates["elementwise"].items()},
         cycles_per_activation={d: max(r, 1e-3) for d, r in rates["activations"].items()},
         per_step_overhead_cycles=rates["steps"], per_op_overhead_cycles=rates["inference"],
-        cycles_per_input=rates["inputs"], block_code_bytes=blocks, layout="dse-c", **tables)
+        cycles_per_input=rates["inputs"], block_code_bytes=blocks, layout="dse-c",
+        code_flash_bytes=tables["code_flash_bytes"],
+        layer_code_flash_bytes=tables["layer_code_flash_bytes"],
+        stack_bytes=tables["stack_bytes"], stacked_stack_bytes=tables["stacked_stack_bytes"])
     fitted = replace(profile, runtimes={"dse-c": runtime}, runtime="dse-c")
     reports = [estimate_batch(ArchBatch.from_architectures([s.arch]), fitted) for s in samples]
     return Fit(core=core, samples=len(samples), runtime=runtime, cycle_errors=_summary(errors),

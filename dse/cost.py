@@ -35,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from dse.architecture import DTYPES, Architecture, check_choice
-from dse.hardware import Budgets, HardwareProfile, Runtime
+from dse.hardware import Budgets, HardwareProfile
 
 Convention = Literal["keras", "pytorch"]
 RamMode = Literal["window", "streaming"]
