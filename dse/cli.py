@@ -11,13 +11,14 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 from dse.architecture import DTYPES, parse_arch
 from dse.config import BUDGETS, MAX_SEED, MAX_WORKERS
 from dse.cost import CONVENTIONS, RAM_MODES, CostReport, estimate
-from dse.errors import DseError
+from dse.errors import DseError, DseWarning
 from dse.hardware import Budgets, HardwareProfile, available_profiles, load_profile
 from dse.report import kib, table
 
@@ -830,8 +831,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A DseWarning as one line on stderr (``dse: warning: ...``); others as Python shows them."""
+    text = f"dse: warning: {message}\n" if issubclass(category, DseWarning) else \
+        warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
+    warnings.showwarning = _show_warning
     try:
         args = build_parser().parse_args(argv)
         func: Callable[[argparse.Namespace], int | None] = args.func
