@@ -26,6 +26,7 @@ from dse.tasks import Dataset, standardized
 MIN_PER_CLASS = 5
 TEST_FRACTION = 0.25  # held out of a file without its own test split, stratified by class
 MAX_FILE_BYTES = 4 << 30  # a data file larger than this is refused before it is read
+MAX_TEXT_BYTES = 1 << 30  # a CSV or .ts file, likewise (dse.data builds an .npz from it)
 MAX_ARRAY_BYTES = 2 << 30  # the arrays once loaded (float32 features)
 MAX_CLASSES = 65_536
 MAX_MAGNITUDE = 1e150  # beyond this, squares overflow float64 and standardization breaks
