@@ -193,6 +193,22 @@ def test_csv_line_numbers_count_blank_lines(tmp_path) -> None:
         build(path, label="activity", recording="subject", window=20)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    (b"label,x,y\nwalk,1,2\nrun,2,5,7\n", r"not a readable CSV table: .*Expected 3 fields in "
+                                            r"line 3, saw 4"),
+    (b"label,x\nwalk,1,2\n", r"not a readable CSV table: a row has more fields than the "
+                             r"header"),
+    (b"x,label\n1,walk\n2\n", r"column 'label' line 3 is empty"),
+    (b"label,x\nwalk,1\ncaf\xe9,2\n", r"is not UTF-8 text \(line 3\)"),
+    (b"", r"is empty; it needs a header row"),
+    (b"label,x\n", r"has a header but no data rows"),
+])
+def test_csv_that_is_not_a_table(tmp_path, text: bytes, message: str) -> None:
+    (tmp_path / "t.csv").write_bytes(text)
+    with pytest.raises(DseError, match=message):
+        build(tmp_path / "t.csv", window=1)
+
+
 def test_csv_column_with_no_value_in_a_recording(tmp_path) -> None:
     path = tmp_path / "gap.csv"
     rows = [f"r{r},{'ab'[t // 10]},{t},{'' if r == 1 else t}" for r in range(3) for t in range(20)]

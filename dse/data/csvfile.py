@@ -73,9 +73,8 @@ def read_rows(path: str | Path, *, label: str = "label", recording: str | None =
                        f"the label or recording column.")
     if not names:
         raise DseError(f"CSV file {path} has no feature columns besides {', '.join(keys)}.")
-    frame = _read(path, usecols=[raw[name] for name in keys + names], keep_default_na=False,
-                  dtype={raw[name]: str for name in keys},
-                  na_values={raw[name]: MISSING for name in names})
+    frame = _read(path, keep_default_na=False, dtype={raw[name]: str for name in keys},
+                  na_values={raw[name]: MISSING for name in names})  # all columns: rows checked
     if len(frame) == 0:
         raise DseError(f"CSV file {path} has a header but no data rows.")
     values = np.column_stack([_numbers(path, frame[raw[name]], name) for name in names])
@@ -88,20 +87,39 @@ def read_rows(path: str | Path, *, label: str = "label", recording: str | None =
 
 
 def _read(path: Path, **options):
-    """pandas' reader, its errors turned into one line naming the file."""
+    """pandas' reader, its errors (and its warning about rows longer than the header) turned
+    into one line naming the file."""
+    import warnings
+
     import pandas as pd
 
     try:
-        return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True, **options)
-    except UnicodeDecodeError as exc:
-        raise DseError(f"CSV file {path} is not UTF-8 text (byte {exc.start}); save it as "
-                       f"UTF-8.") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True,
+                               index_col=False, **options)
+    except UnicodeDecodeError:
+        raise DseError(f"CSV file {path} is not UTF-8 text (line {_undecodable_line(path)}); "
+                       f"save it as UTF-8.") from None
     except pd.errors.EmptyDataError:
         raise DseError(f"CSV file {path} is empty; it needs a header row naming the columns, "
                        f"then one row per time step.") from None
+    except pd.errors.ParserWarning:
+        raise DseError(f"CSV file {path} is not a readable CSV table: a row has more fields "
+                       f"than the header row names columns.") from None
     except (pd.errors.ParserError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[-1]
         raise DseError(f"CSV file {path} is not a readable CSV table: {reason}.") from None
+
+
+def _undecodable_line(path: Path) -> int:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
 
 
 def _numbers(path: Path, cells, name: str) -> np.ndarray:
@@ -114,7 +132,7 @@ def _numbers(path: Path, cells, name: str) -> np.ndarray:
     if wrong.any():
         row = int(np.argmax(wrong))
         raise DseError(f"CSV file {path}: column {name!r} line {_line_of(path, row)} holds "
-                       f"{cells.iloc[row]!r}, not a number; features must be numbers (choose the "
+                       f"{str(cells.iloc[row])[:40]!r}, not a number; features must be numbers (choose the "
                        f"feature columns with --features a,b,c).")
     huge = np.abs(values) > FLOAT32_MAX  # NaN compares False: missing cells are filled later
     if huge.any():
@@ -129,7 +147,7 @@ def _ids(path: Path, cells, name: str, remedy: str) -> tuple[np.ndarray, np.ndar
     values (U,) in order of first appearance (codes: text of every row would take GiBs)."""
     import pandas as pd
 
-    text = cells.str.strip()
+    text = cells.fillna("").str.strip()  # a row that ends early has no cell here
     empty = (text == "").to_numpy()
     if empty.any():
         raise DseError(f"CSV file {path}: column {name!r} line "

@@ -115,7 +115,7 @@ def _cases(path: Path, header: dict, lines: Iterator[tuple[int, str]]) -> Cases:
         *parts, label = line.split(":")
         label = label.strip()
         if label not in declared:
-            raise DseError(f"{where}: class label {label!r} is not one of @classLabel's "
+            raise DseError(f"{where}: class label {label[:40]!r} is not one of @classLabel's "
                            f"({' '.join(declared)}); every case ends with ':' and its label.")
         dimensions = dimensions or len(parts)
         if len(parts) != dimensions:
@@ -160,7 +160,7 @@ def _number(where: str, dimension: int, token: str) -> float:
     try:
         return float("nan" if token == "?" else token)
     except ValueError:
-        raise DseError(f"{where}, dimension {dimension + 1}: {token!r} is not a number (values "
+        raise DseError(f"{where}, dimension {dimension + 1}: {token[:40]!r} is not a number (values "
                        f"are separated by ',', missing ones written '?').") from None
 
 
