@@ -27,8 +27,8 @@ from dse import quantize
 from dse.architecture import DTYPES, Architecture
 from dse.cells import init_network
 from dse.cost import ArchBatch, estimate_batch
-from dse.export.c import ModelInfo, float_c, integer_c
-from dse.hardware import CODE_KEYS, HardwareProfile, Runtime
+from dse.export.c import ModelInfo, float_c, integer_c, kernel_block_bytes
+from dse.hardware import CODE_KEYS, FITTED, HardwareProfile, Runtime
 from dse.measure.cores import CORES, Core, core_of
 from dse.measure.session import run_image
 from dse.training import derived_seed
@@ -109,53 +109,56 @@ TERMS = ("gate_macs", "elementwise", "activations", "steps", "inference", "input
 
 @dataclass(frozen=True)
 class Fit:
-    """The fitted constants of one core, and how well they reproduce the samples."""
+    """The dse-c runtime fitted on one core, and how well it reproduces the samples."""
 
     core: str
     samples: int
-    macs_per_cycle: dict[str, float]
-    cycles_per_elementwise: dict[str, float]
-    cycles_per_activation: dict[str, float]
-    per_step_overhead_cycles: dict[str, float]
-    per_op_overhead_cycles: dict[str, float]
-    cycles_per_input: dict[str, float]
-    code_flash_bytes: dict[str, int]
-    stacked_code_flash_bytes: dict[str, int]
-    reserve_ram_bytes: int
+    runtime: Runtime
     cycle_errors: dict[str, float]  # "max" and "median" relative error over the samples
     flash_errors: dict[str, float]
-
-    def runtime(self) -> Runtime:
-        return Runtime(
-            name="dse-c", reserve_flash_bytes=0, reserve_ram_bytes=self.reserve_ram_bytes,
-            per_step_overhead_cycles=self.per_step_overhead_cycles,
-            per_op_overhead_cycles=self.per_op_overhead_cycles,
-            macs_per_cycle=self.macs_per_cycle, cycles_per_activation=self.cycles_per_activation,
-            cycles_per_elementwise=self.cycles_per_elementwise,
-            cycles_per_input=self.cycles_per_input, code_flash_bytes=self.code_flash_bytes,
-            stacked_code_flash_bytes=self.stacked_code_flash_bytes, layout="dse-c")
+    ram_errors: dict[str, float]  # the state struct and the stack
 
 
-def _unit_runtime() -> Runtime:
-    """A runtime whose every constant is 0 or 1: the cost model then returns op counts."""
-    ones, zeros = dict.fromkeys(DTYPES, 1.0), dict.fromkeys(DTYPES, 0.0)
+def _unit_runtime(term: str, block_code_bytes: dict[str, int]) -> Runtime:
+    """A runtime that costs one cycle per unit of ``term`` and nothing else: the cost model
+    then returns that term's count (the MACs the kernels execute, with their padding), and
+    as flash the data and the gate-sum assembly, without the fitted code."""
+    def rate(name: str) -> dict[str, float]:
+        return dict.fromkeys(DTYPES, 1.0 if term == name else 0.0)
+
     code = dict.fromkeys(CODE_KEYS, 0)
     return Runtime(name="dse-c", reserve_flash_bytes=0, reserve_ram_bytes=0,
-                   per_step_overhead_cycles=zeros, per_op_overhead_cycles=zeros,
-                   macs_per_cycle=ones, cycles_per_activation=ones, cycles_per_elementwise=ones,
-                   cycles_per_input=zeros, code_flash_bytes=code, stacked_code_flash_bytes=code,
+                   macs_per_cycle=dict.fromkeys(DTYPES, 1.0 if term == "gate_macs" else
+                                                float("inf")),
+                   cycles_per_elementwise=rate("elementwise"),
+                   cycles_per_activation=rate("activations"),
+                   per_step_overhead_cycles=rate("steps"), per_op_overhead_cycles=rate("inference"),
+                   cycles_per_input=rate("inputs"), code_flash_bytes=code,
+                   layer_code_flash_bytes=code, block_code_bytes=block_code_bytes,
                    layout="dse-c")
 
 
-def terms(arch: Architecture, profile: HardwareProfile) -> tuple[list[float], int]:
-    """The counts each fitted constant multiplies (``TERMS``), and the exact data bytes."""
-    unit = replace(profile, runtimes={"dse-c": _unit_runtime()}, runtime="dse-c")
-    cost = estimate_batch(ArchBatch.from_architectures([arch]), unit)
-    ops = {name: float(value[0]) for name, value in cost.ops.items()}
-    counts = [ops["gate_macs"], ops["bias_adds"] + ops["pointwise_mults"] + ops["pointwise_adds"],
-              ops["sigmoid"] + ops["tanh"], float(arch.timesteps * arch.layers), 1.0,
-              ops["input_scaling"]]
-    return counts, int(cost.model_flash_bytes[0])
+def block_code_bytes(core: Core) -> dict[str, int]:
+    """The bytes of one block of the gate sums' assembly per cell type and dtype: the
+    integer kernels on a DSP core; 0 where the portable loop runs."""
+    gates = {"lstm": 4, "gru": 3}
+    return {key: kernel_block_bytes(gates[key.split("_")[0]])
+            if core.dsp and not key.endswith("float32") else 0 for key in CODE_KEYS}
+
+
+def terms(arch: Architecture, profile: HardwareProfile,
+          blocks: dict[str, int]) -> tuple[list[float], int]:
+    """The counts each fitted constant multiplies (``TERMS``), and the flash the cost model
+    knows exactly (data and the gate-sum assembly of ``blocks`` bytes per block)."""
+    batch = ArchBatch.from_architectures([arch])
+    counts, data = [], 0
+    for term in TERMS:
+        unit = replace(profile, runtimes={"dse-c": _unit_runtime(term, blocks)},
+                       runtime="dse-c")
+        cost = estimate_batch(batch, unit)
+        counts.append(float(cost.latency_cycles[0]))
+        data = int(cost.model_flash_bytes[0])
+    return counts, data
 
 
 def nonnegative_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -175,11 +178,13 @@ def nonnegative_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fit(core: str, samples: list[Sample], profile: HardwareProfile) -> Fit:
-    """Fit the dse-c constants of ``core`` to its samples (per dtype: cycles relative to
-    each sample's own; code by cell type and dtype; the largest stack)."""
+    """Fit the dse-c constants of ``core`` to its samples: per dtype the cycle constants
+    (relative to each sample's cycles); per cell type and dtype the code of one layer and of
+    each further one, and the stack of one layer and of two or more (the largest seen)."""
     rates: dict[str, dict[str, float]] = {name: {} for name in TERMS}
-    errors, code, stacked, flash_errors = [], {}, {}, []
-    counted = [(s, *terms(s.arch, profile)) for s in samples]
+    errors: list[float] = []
+    blocks = block_code_bytes(CORES[core])
+    counted = [(s, *terms(s.arch, profile, blocks)) for s in samples]
     for dtype in DTYPES:
         mine = [(s, counts) for s, counts, _ in counted if s.arch.dtype == dtype]
         X = np.array([counts for _, counts in mine])
@@ -188,26 +193,42 @@ def fit(core: str, samples: list[Sample], profile: HardwareProfile) -> Fit:
         errors += list(X @ coefficients / y - 1)
         for name, value in zip(TERMS, coefficients):
             rates[name][dtype] = float(value)
+    tables: dict[str, dict[str, int]] = {name: {} for name in (
+        "code_flash_bytes", "layer_code_flash_bytes", "stack_bytes", "stacked_stack_bytes")}
     for key in CODE_KEYS:
-        cell, dtype = key.split("_")
-        own = [(s, s.flash_bytes - data) for s, _, data in counted
-               if (s.arch.cell, s.arch.dtype) == (cell, dtype)]
-        single = [extra for s, extra in own if s.arch.layers == 1]
-        more = [extra for s, extra in own if s.arch.layers > 1]
-        code[key] = int(np.median(single))
-        stacked[key] = max(0, int(np.median(more)) - code[key]) if more else 0
-        flash_errors += [(extra - code[key] - stacked[key] * (s.arch.layers > 1)) / s.flash_bytes
-                         for s, extra in own]
-    return Fit(
-        core=core, samples=len(samples),
+        own = [(s, data) for s, _, data in counted if f"{s.arch.cell}_{s.arch.dtype}" == key]
+        single = [s.flash_bytes - data for s, data in own if s.arch.layers == 1]
+        code = _words(np.median(single))
+        more = [(s.flash_bytes - data - code) / (s.arch.layers - 1) for s, data in own
+                if s.arch.layers > 1]
+        tables["code_flash_bytes"][key] = code
+        tables["layer_code_flash_bytes"][key] = _words(max(0.0, np.median(more))) if more else 0
+        stack = _words(max(s.stack_bytes for s, _ in own if s.arch.layers == 1))
+        deeper = [s.stack_bytes - stack for s, _ in own if s.arch.layers > 1]
+        tables["stack_bytes"][key] = stack  # the largest seen: never under the measurement
+        tables["stacked_stack_bytes"][key] = _words(max(0, *deeper)) if deeper else 0
+    runtime = Runtime(
+        name="dse-c", reserve_flash_bytes=0, reserve_ram_bytes=0,
         macs_per_cycle={d: 1.0 / max(r, 1e-3) for d, r in rates["gate_macs"].items()},
         cycles_per_elementwise={d: max(r, 1e-3) for d, r in rates["elementwise"].items()},
         cycles_per_activation={d: max(r, 1e-3) for d, r in rates["activations"].items()},
         per_step_overhead_cycles=rates["steps"], per_op_overhead_cycles=rates["inference"],
-        cycles_per_input=rates["inputs"], code_flash_bytes=code,
-        stacked_code_flash_bytes=stacked,
-        reserve_ram_bytes=int(8 * np.ceil(max(s.stack_bytes for s in samples) / 8)),
-        cycle_errors=_summary(errors), flash_errors=_summary(flash_errors))
+        cycles_per_input=rates["inputs"], block_code_bytes=blocks, layout="dse-c",
+        code_flash_bytes=tables["code_flash_bytes"],
+        layer_code_flash_bytes=tables["layer_code_flash_bytes"],
+        stack_bytes=tables["stack_bytes"], stacked_stack_bytes=tables["stacked_stack_bytes"])
+    fitted = replace(profile, runtimes={"dse-c": runtime}, runtime="dse-c")
+    reports = [estimate_batch(ArchBatch.from_architectures([s.arch]), fitted) for s in samples]
+    return Fit(core=core, samples=len(samples), runtime=runtime, cycle_errors=_summary(errors),
+               flash_errors=_summary([float(r.flash_bytes[0]) / s.flash_bytes - 1
+                                      for r, s in zip(reports, samples)]),
+               ram_errors=_summary([float(r.ram_bytes[0]) / (s.static_ram_bytes + s.stack_bytes)
+                                    - 1 for r, s in zip(reports, samples)]))
+
+
+def _words(size: float) -> int:
+    """``size`` bytes rounded up to whole 4-byte words."""
+    return int(4 * np.ceil(size / 4))
 
 
 def _summary(errors: list[float]) -> dict[str, float]:
@@ -219,27 +240,31 @@ def _summary(errors: list[float]) -> dict[str, float]:
 
 def runtime_section(result: Fit, *, date: str) -> str:
     """The ``[runtimes.dse-c]`` tables of a profile file, each number with its provenance."""
-    source = f"fitted to emulation (dse calibrate, {result.core}, {result.samples} architectures, {date})"
-    cycles = (f"cycle residual max {100 * result.cycle_errors['max']:.1f} %, median "
-              f"{100 * result.cycle_errors['median']:.1f} %")
+    source = f"{FITTED} (dse calibrate, {result.core}, {result.samples} architectures, {date})"
+    residuals = (f"cycle residual max {100 * result.cycle_errors['max']:.1f} %, median "
+                 f"{100 * result.cycle_errors['median']:.1f} %; flash residual max "
+                 f"{100 * result.flash_errors['max']:.1f} %; RAM residual max "
+                 f"{100 * result.ram_errors['max']:.1f} %")
+    rt = result.runtime
     lines = [
         "[runtimes.dse-c]",
-        'description = "dse\'s exported C (dse export): no interpreter, state and scratch static"',
+        'description = "dse\'s exported C (dse export): no interpreter, state in a struct the '
+        'caller owns"',
         'layout = "dse-c"',
-        f'provenance = "{source}; {cycles}; flash residual max '
-        f'{100 * result.flash_errors["max"]:.1f} %"',
+        f'provenance = "{source}; {residuals}"',
         f"reserve_flash_bytes = 0   # {source}: the code is in code_flash_bytes",
-        f"reserve_ram_bytes = {result.reserve_ram_bytes}   # {source}: the largest stack of "
-        f"an inference",
+        f"reserve_ram_bytes = 0   # {source}: the stack is in stack_bytes",
     ]
-    tables: list[tuple[str, dict[str, Any], str]] = [("macs_per_cycle", result.macs_per_cycle, ".4g"),
-              ("cycles_per_activation", result.cycles_per_activation, ".4g"),
-              ("cycles_per_elementwise", result.cycles_per_elementwise, ".4g"),
-              ("per_step_overhead_cycles", result.per_step_overhead_cycles, ".4g"),
-              ("per_op_overhead_cycles", result.per_op_overhead_cycles, ".4g"),
-              ("cycles_per_input", result.cycles_per_input, ".4g"),
-              ("code_flash_bytes", result.code_flash_bytes, "d"),
-              ("stacked_code_flash_bytes", result.stacked_code_flash_bytes, "d")]
+    tables: list[tuple[str, dict[str, Any], str]] = [
+        ("macs_per_cycle", rt.macs_per_cycle, ".4g"),
+        ("cycles_per_activation", rt.cycles_per_activation, ".4g"),
+        ("cycles_per_elementwise", rt.cycles_per_elementwise, ".4g"),
+        ("per_step_overhead_cycles", rt.per_step_overhead_cycles, ".4g"),
+        ("per_op_overhead_cycles", rt.per_op_overhead_cycles, ".4g"),
+        ("cycles_per_input", rt.cycles_per_input, ".4g"),
+        *((name, getattr(rt, name), "d") for name in (
+            "code_flash_bytes", "layer_code_flash_bytes", "block_code_bytes", "stack_bytes",
+            "stacked_stack_bytes"))]
     for name, values, spec in tables:
         lines += ["", f"[runtimes.dse-c.{name}]"]
         lines += [f"{key} = {format(value, spec)}   # {source}" for key, value in values.items()]

@@ -1,14 +1,17 @@
 """What decides a search's results, as plain data: the config, the samplers, the objectives.
 
 Light on purpose (no optuna), so the CLI can build its options without importing the search.
-:class:`SearchConfig` is the one place a search's values are checked: the CLI and experiment
-files both build one, so neither can accept what the other refuses.
+Each setting is declared once, as a field of :class:`SearchConfig` with its kind, bounds and
+default (:class:`Setting`; scikit-learn validates its parameters from one such declaration):
+the config checks its values with it, the CLI's options take their types and shown defaults
+from it, and experiment files their keys and defaults, so neither the CLI nor a file can
+accept what the other refuses.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 from dse import checks
 from dse.errors import DseError
@@ -31,8 +34,49 @@ DEFAULT_TRAININGS = 100  # 9 % of the default space: samplers.py and default_run
 DEFAULT_CONFIRM_SEEDS = 2  # mean of 3: std 0.028 / sqrt(3) = 0.016 < the margin (noise.py)
 MAX_SEED = 2**32 - 1
 MAX_WORKERS = 256  # local worker processes: more only thrash
+MAX_NUMBER = 1e12  # budgets and durations: larger is a typo, not a budget
 BUDGETS = ("max_latency_ms", "max_energy_uj", "max_flash_kb", "max_ram_kb")
 WHERE = "the search config"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The values one search setting takes: a whole number in [low, high], a number in
+    (0, high], a non-empty text, one of ``choices`` or several of them; ``optional``: None
+    (not given) too."""
+
+    kind: Literal["whole", "positive", "text", "choice", "choices"]
+    default: Any = None
+    low: int = 0
+    high: float = 0
+    choices: tuple[str, ...] = ()
+    optional: bool = True
+
+    def check(self, name: str, value: Any, where: str) -> None:
+        """Refuse a value outside the setting, in the one message shape of :mod:`dse.checks`."""
+        if value is None and self.optional:
+            return
+        if self.kind == "whole":
+            checks.whole(name, value, self.low, int(self.high), where)
+        elif self.kind == "positive":
+            checks.positive(name, value, where, self.high)
+        elif self.kind == "choice":
+            checks.choice(name, value, self.choices, where)
+        elif self.kind == "choices":
+            for item in value:
+                checks.choice(name, item, self.choices, where)
+        else:
+            checks.text(name, value, where)
+
+
+def _setting(kind: Literal["whole", "positive", "text", "choice", "choices"], default: Any = None,
+             *, low: int = 0, high: float = 0, choices: tuple[str, ...] = (),
+             optional: bool | None = None) -> Any:
+    """A :class:`SearchConfig` field declared with its setting (optional when its default
+    is None, unless told)."""
+    setting = Setting(kind, default, low, high, choices,
+                      default is None if optional is None else optional)
+    return field(default=default, metadata={"setting": setting})
 
 
 @dataclass(frozen=True)
@@ -49,54 +93,35 @@ class SearchConfig:
     brings: the model and its runtime.
     """
 
-    profile: str = "stm32l4"
-    runtime: str | None = None  # one of the profile's runtimes; None: its default
-    space: str = "default"
-    task: str | None = "motion"
-    data: str | None = None
-    data_sha256: str | None = None
-    sampler: str = "auto"
-    objectives: tuple[str, ...] = ("accuracy_quantized", "latency_ms")
-    max_latency_ms: float | None = None
-    max_energy_uj: float | None = None
-    max_flash_kb: float | None = None
-    max_ram_kb: float | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    seed: int = 0
-    trainings: int | None = None
-    timeout_s: float | None = None
-    confirm_seeds: int | None = None
+    profile: str = _setting("text", "stm32l4")
+    runtime: str | None = _setting("text")  # one of the profile's runtimes; None: its default
+    space: str = _setting("text", "default")
+    task: str | None = _setting("text", "motion", optional=True)
+    data: str | None = _setting("text")
+    data_sha256: str | None = _setting("text")
+    sampler: str = _setting("choice", "auto", choices=SAMPLERS)
+    objectives: tuple[str, ...] = _setting("choices", ("accuracy_quantized", "latency_ms"),
+                                           choices=tuple(OBJECTIVES))
+    max_latency_ms: float | None = _setting("positive", high=MAX_NUMBER)
+    max_energy_uj: float | None = _setting("positive", high=MAX_NUMBER)
+    max_flash_kb: float | None = _setting("positive", high=MAX_NUMBER)
+    max_ram_kb: float | None = _setting("positive", high=MAX_NUMBER)
+    epochs: int | None = _setting("whole", low=1, high=100_000)
+    batch_size: int | None = _setting("whole", low=1, high=1_000_000)
+    seed: int = _setting("whole", 0, low=0, high=MAX_SEED)
+    trainings: int | None = _setting("whole", low=1, high=1_000_000)
+    timeout_s: float | None = _setting("positive", high=MAX_NUMBER)
+    confirm_seeds: int | None = _setting("whole", low=0, high=64)
 
     def __post_init__(self) -> None:
-        checks.text("profile", self.profile, WHERE)
-        checks.text("space", self.space, WHERE)
-        checks.choice("sampler", self.sampler, SAMPLERS, WHERE)
         if not isinstance(self.objectives, tuple) or not self.objectives:
             raise DseError(f"Give two or more objectives; got {self.objectives!r}.")
-        for objective in self.objectives:
-            checks.choice("objectives", objective, tuple(OBJECTIVES), WHERE)
+        for setting in fields(self):
+            setting.metadata["setting"].check(setting.name, getattr(self, setting.name), WHERE)
         if len(set(self.objectives)) < 2 or len(set(self.objectives)) != len(self.objectives):
             raise DseError(f"Give two or more different objectives; got {list(self.objectives)}.")
         if (self.task is None) == (self.data is None):
             raise DseError("Give either a built-in task (--task NAME) or a data file (--data FILE.npz).")
-        for name in ("runtime", "task", "data", "data_sha256"):
-            if getattr(self, name) is not None:
-                checks.text(name, getattr(self, name), WHERE)
-        for name in BUDGETS:
-            if getattr(self, name) is not None:
-                checks.positive(name, getattr(self, name), WHERE)
-        if self.epochs is not None:
-            checks.whole("epochs", self.epochs, 1, 100_000, WHERE)
-        if self.batch_size is not None:
-            checks.whole("batch_size", self.batch_size, 1, 1_000_000, WHERE)
-        checks.whole("seed", self.seed, 0, MAX_SEED, WHERE)
-        if self.trainings is not None:
-            checks.whole("trainings", self.trainings, 1, 1_000_000, WHERE)
-        if self.confirm_seeds is not None:
-            checks.whole("confirm_seeds", self.confirm_seeds, 0, 64, WHERE)
-        if self.timeout_s is not None:
-            checks.positive("timeout_s", self.timeout_s, WHERE)
 
     @property
     def budgets(self) -> Budgets:
@@ -122,3 +147,8 @@ class SearchConfig:
         values = {k: v for k, v in data.items() if k in known}
         values["objectives"] = tuple(values.get("objectives", cls.objectives))
         return cls(**{**values, **overrides})
+
+
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in fields(SearchConfig)}
+# Local worker processes: how a run computes, never what it finds, so not part of a config.
+WORKERS = Setting("whole", 1, low=1, high=MAX_WORKERS, optional=False)

@@ -20,9 +20,11 @@ Conventions (docs/cost-model.md gives every formula with its source):
 * Flash and RAM follow the runtime's layout. ``tflm`` (TFLite Micro with CMSIS-NN kernels):
   int8 = int8 weights, int32 biases; int16 = 16x8 (int8 weights, int16 activations, int64
   biases); float32 = 4 bytes everywhere; a scale and zero point per quantized tensor; the
-  arena's feature maps and scratch. ``dse-c`` (the exported C): the same weights and biases
-  as const arrays, a small descriptor per layer, the sigmoid/tanh tables, the input's
-  statistics; in RAM only the states and one scratch row (it always runs step by step).
+  arena's feature maps and scratch. ``dse-c`` (the exported C): the weights as const arrays
+  (the integer kernels' rows zero-padded to whole blocks of 4 columns, and those padded
+  columns are multiplied too), int32 biases, a small descriptor per layer, the sigmoid/tanh
+  tables, the input's statistics; in RAM only the caller's state struct (it always runs step
+  by step).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Literal
 import numpy as np
 
 from dse.architecture import DTYPES, Architecture, check_choice
-from dse.hardware import Budgets, HardwareProfile, Runtime
+from dse.hardware import Budgets, HardwareProfile
 
 Convention = Literal["keras", "pytorch"]
 RamMode = Literal["window", "streaming"]
@@ -64,8 +66,14 @@ CELL_COUNTS = {
 }
 
 
-DSE_C_BIASES = 4  # bias vectors of C per layer in the exported C: LSTM 4 gates; GRU 3 + b_hn
-DSE_C_TABLE_BYTES = 2 * 257 * 2  # the int16 sigmoid and tanh tables (integer dtypes)
+# The exported C (docs/export.md): per layer 4 bias vectors of C (LSTM 4 gates; GRU 3 + b_hn),
+# int32 or float, 4 bytes each; the integer kernels read the columns of the input and of the
+# hidden state in zero-padded blocks of DSE_C_BLOCK; a struct layer descriptor per layer
+# (integer: 52 + 16 bytes per gate; float: 28); two 256-entry int32 tables (sigmoid, tanh).
+DSE_C_BIASES = 4
+DSE_C_BIAS_BYTES = 4
+DSE_C_BLOCK = 4
+DSE_C_TABLE_BYTES = 2 * 256 * 4
 
 
 @dataclass(frozen=True)
@@ -284,6 +292,9 @@ def estimate_batch(
     col = lambda name: count[name][:, None]  # noqa: E731  (N, 1) for broadcasting over layers
 
     weights = col("gates") * C * (I + C)  # (N, L)
+    # the weights a step reads: the exported C's integer kernels pad each part to whole blocks
+    block = np.where(quantized, DSE_C_BLOCK, 1) if rt.layout == "dse-c" else np.ones_like(C)
+    read = col("gates") * C * (_padded(I, block) + _padded(C, block)) * present  # (N, L)
     per_step = {
         "gate_macs": weights,
         "bias_adds": col("keras_biases") * C,
@@ -295,16 +306,15 @@ def estimate_batch(
     layer_ops = {name: value * T for name, value in per_step.items()}  # (N, L)
     layer_ops["input_scaling"] = np.zeros_like(C)
     layer_cycles = (
-        layer_ops["gate_macs"] / macs_per_cycle[:, None]
+        read * T / macs_per_cycle[:, None]
         + (layer_ops["bias_adds"] + layer_ops["pointwise_mults"] + layer_ops["pointwise_adds"])
         * cycles_per_elementwise[:, None]
         + (layer_ops["sigmoid"] + layer_ops["tanh"]) * cycles_per_activation[:, None]
         + present * T * step_overhead[:, None]
     )
     if rt.layout == "dse-c":  # const arrays and a descriptor (int: 2 requant pairs per gate)
-        layer_flash = (weights * nbytes["weight"][:, None]
-                       + DSE_C_BIASES * C * nbytes["bias"][:, None]
-                       + present * np.where(quantized, 40 + 16 * col("gates"), 32))
+        layer_flash = (read * nbytes["weight"][:, None] + DSE_C_BIASES * C * DSE_C_BIAS_BYTES
+                       + present * np.where(quantized, 52 + 16 * col("gates"), 28))
     else:
         layer_flash = (weights * nbytes["weight"][:, None]
                        + biases[:, None] * C * nbytes["bias"][:, None]
@@ -338,13 +348,19 @@ def estimate_batch(
              "input_scaling": zeros + inputs},
     )
     model_flash = layers.flash_bytes.sum(axis=1) + head.flash_bytes
+    layer_count = present.sum(axis=1)
     if rt.layout == "dse-c":  # the exported C's own code, by cell type and dtype
-        model_flash = model_flash + _code_bytes(rt, is_lstm, dti, present.sum(axis=1))
+        model_flash = (model_flash + _per_network(rt.code_flash_bytes, is_lstm, dti)
+                       + _per_network(rt.layer_code_flash_bytes, is_lstm, dti) * (layer_count - 1)
+                       + _kernel_code(rt.block_code_bytes, is_lstm, dti, I, C))
     latency_cycles = layers.latency_cycles.sum(axis=1) + head.latency_cycles
     latency_ms = latency_cycles / profile.clock_hz * 1e3
     totals = {
         "flash_bytes": model_flash + rt.reserve_flash_bytes,
-        "ram_bytes": (_dse_c_ram(batch, count, nbytes) if rt.layout == "dse-c" else
+        "ram_bytes": (_dse_c_ram(batch, I, count, nbytes)
+                      + _per_network(rt.stack_bytes, is_lstm, dti)
+                      + _per_network(rt.stacked_stack_bytes, is_lstm, dti) * (layer_count > 1)
+                      if rt.layout == "dse-c" else
                       _peak_ram(batch, count, nbytes, ram_mode)) + rt.reserve_ram_bytes,
         "latency_ms": latency_ms,
         "energy_uj": latency_ms * profile.active_power_mw,  # ms x mW = uJ
@@ -392,25 +408,48 @@ def _peak_ram(batch: ArchBatch, count: dict, nbytes: dict, ram_mode: str) -> np.
     return pairs.max(axis=1) + persistent + scratch
 
 
-def _code_bytes(rt: Runtime, is_lstm: np.ndarray, dtype_index: np.ndarray,
-                layers: np.ndarray) -> np.ndarray:
-    """The code of the exported C: one layer's, and more for a loop over two or more."""
+def _per_network(table: dict[str, int] | None, is_lstm: np.ndarray,
+                 dtype_index: np.ndarray) -> np.ndarray:
+    """A fitted figure of the exported C by cell type and dtype, for every row (0 if none)."""
     keys = [f"{'lstm' if lstm else 'gru'}_{DTYPES[d]}" for lstm, d in zip(is_lstm, dtype_index)]
-    one = np.array([(rt.code_flash_bytes or {}).get(k, 0) for k in keys])
-    stacked = np.array([(rt.stacked_code_flash_bytes or {}).get(k, 0) for k in keys])
-    return one + stacked * (layers > 1)
+    return np.array([(table or {}).get(k, 0) for k in keys])
 
 
-def _dse_c_ram(batch: ArchBatch, count: dict, nbytes: dict) -> np.ndarray:
-    """Static RAM of the exported C, without the runtime reserve (its stack): each layer's
-    hidden state (and an LSTM's cell state), one scratch row of the widest layer's new h,
-    one step's quantized input. The C runs step by step, so this holds in either RAM mode;
-    the window the caller passes to predict is the caller's."""
+def _kernel_code(block_bytes: dict[str, int] | None, is_lstm: np.ndarray,
+                 dtype_index: np.ndarray, I: np.ndarray, C: np.ndarray) -> np.ndarray:  # noqa: E741
+    """The gate-sum assembly each layer's step instantiates (each layer is compiled with its
+    own block counts): per call over B blocks of 4 columns, a 4-block loop if B >= 4, a 2-block
+    and a 1-block pass where B's bits ask for them. An int8 LSTM sums [x | h] in one call, the
+    other integer steps x and h in two."""
+    per_block = _per_network(block_bytes, is_lstm, dtype_index)[:, None]  # (N, 1)
+
+    def blocks(B: np.ndarray) -> np.ndarray:  # the blocks of assembly a call over B has
+        return 4 * (B >= 4) + 2 * ((B & 2) > 0) + (B & 1)
+
+    x, h = (_padded(n, np.array(DSE_C_BLOCK)) // DSE_C_BLOCK for n in (I, C))
+    one_call = (is_lstm & (dtype_index == DTYPES.index("int8")))[:, None]
+    units = np.where(one_call, blocks(x + h), blocks(x) + blocks(h)) * (C > 0)
+    return (units * per_block).sum(axis=1)
+
+
+def _padded(n: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """``n`` rounded up to whole blocks."""
+    return -(-n // block) * block
+
+
+def _dse_c_ram(batch: ArchBatch, I: np.ndarray, count: dict,  # noqa: E741
+               nbytes: dict) -> np.ndarray:
+    """The exported C's state struct, without the runtime reserve (its stack): a step
+    counter, and per layer its [x | h] vector for this step and the next (int16 for the
+    integer dtypes, in whole blocks; float for float32) and an LSTM's cell state. The C
+    runs step by step, so this holds in either RAM mode; the window the caller passes to
+    predict is the caller's."""
     C = batch.cells  # (N, L)
-    act = nbytes["activation"][:, None]
-    states = C * (act + (count["state_vectors"][:, None] - 1) * nbytes["cell_state"][:, None])
-    return (states.sum(axis=1) + C.max(axis=1) * nbytes["activation"]
-            + batch.features * nbytes["activation"])
+    quantized = (nbytes["quant_meta"] > 0)[:, None]
+    block, element = np.where(quantized, DSE_C_BLOCK, 1), np.where(quantized, 2, 4)
+    vectors = 2 * (_padded(I, block) + _padded(C, block)) * element * (C > 0)
+    cells = (count["state_vectors"][:, None] - 1) * C * nbytes["cell_state"][:, None]
+    return _padded(4 + (vectors + cells).sum(axis=1), np.array(4))
 
 
 def _constraints(totals: dict[str, np.ndarray], profile: HardwareProfile,

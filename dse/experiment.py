@@ -21,19 +21,18 @@ import optuna
 import pandas as pd
 
 from dse import checks, results, runner
-from dse.config import BUDGETS, MAX_WORKERS, SearchConfig
+from dse.config import SETTINGS, WORKERS, SearchConfig
 from dse.errors import DseError
 from dse.paths import check_name, child_dir, prepare_dir
 from dse.resources import read_toml
 from dse.userdata import file_sha256
 
-_FIELDS = {  # key -> required; values are checked by SearchConfig, as the CLI's are
-    "name": True, "description": False, "profiles": True, "runtime": False, "space": False,
-    "task": False,
-    "data": False, "data_sha256": False, "sampler": False, "objectives": False,
-    "max_latency_ms": False, "max_energy_uj": False, "max_flash_kb": False, "max_ram_kb": False,
-    "trainings": True, "confirm_seeds": False, "seed": False, "epochs": False,
-    "batch_size": False, "workers": False,
+# The search settings a file may give, with SearchConfig's defaults and checks: not one
+# 'profile' (the file's 'profiles' makes one study each) nor a timeout (a rerun must match).
+CONFIG_FIELDS = tuple(name for name in SETTINGS if name not in ("profile", "timeout_s"))
+_FIELDS = {  # key -> required
+    "name": True, "description": False, "profiles": True,
+    **{name: name == "trainings" for name in CONFIG_FIELDS}, "workers": False,
 }
 COMPARED_OUT = set(results.TIMING_COLUMNS) | {"worker"}
 
@@ -80,36 +79,24 @@ def load_experiment(path: str | Path) -> Experiment:
             raise DseError(f"The {where} is missing the field {key!r}.")
     name = check_name(data["name"], "experiment")
     profiles = checks.strings("profiles", data["profiles"], where)
-    workers = checks.whole("workers", data.get("workers", 1), 1, MAX_WORKERS, where)
+    workers = data.get("workers", WORKERS.default)
+    WORKERS.check("workers", workers, where)
     here = path.resolve().parent
 
-    def local(value: object) -> object:
+    def local(value: Any) -> Any:
         if not isinstance(value, str) or not value.endswith((".toml", ".npz")):
             return value
         return str((here / Path(value).expanduser()).resolve())
 
-    data_path = local(data.get("data"))
-    objectives = data.get("objectives", list(SearchConfig.objectives))
+    settings = {name: data[name] for name in CONFIG_FIELDS if name in data}
+    settings.update({name: local(settings[name]) for name in ("space", "data") if name in settings})
+    if "objectives" in settings:
+        settings["objectives"] = checks.strings("objectives", settings["objectives"], where)
+    if "data" in settings:  # a data file instead of the default task
+        settings.setdefault("task", None)
     try:
-        configs = tuple(
-            SearchConfig(
-                profile=local(profile),  # type: ignore[arg-type]
-                runtime=data.get("runtime"),
-                space=local(data.get("space", "default")),  # type: ignore[arg-type]
-                task=data.get("task", "motion") if data_path is None else None,
-                data=data_path,  # type: ignore[arg-type]
-                data_sha256=data.get("data_sha256"),
-                sampler=data.get("sampler", "auto"),
-                objectives=tuple(checks.strings("objectives", objectives, where)),
-                **{budget: data.get(budget) for budget in BUDGETS},
-                epochs=data.get("epochs"),
-                batch_size=data.get("batch_size"),
-                seed=data.get("seed", 0),
-                trainings=data["trainings"],
-                confirm_seeds=data.get("confirm_seeds"),
-            )
-            for profile in profiles
-        )
+        configs = tuple(SearchConfig(profile=local(profile), **settings)
+                        for profile in profiles)
     except DseError as exc:
         raise DseError(f"In {where}: {exc}") from None
     description = checks.text("description", data["description"], where) \

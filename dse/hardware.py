@@ -43,10 +43,12 @@ _RUNTIME_OPTIONAL = ("description", "gru_ops_per_step", "layout", "provenance")
 # Overheads: one number for every dtype, or a table of them (a fitted runtime's are per dtype).
 _OVERHEADS = {"per_step_overhead_cycles": (0, 1e9), "per_op_overhead_cycles": (0, 1e9),
               "cycles_per_input": (0, 1e7)}
-# The exported C's code, by cell type and dtype ("lstm_int8"): fitted, dse-c only.
-_CODE_TABLES = ("code_flash_bytes", "stacked_code_flash_bytes")
+# The exported C's code and stack, by cell type and dtype ("lstm_int8"): fitted, dse-c only.
+_NETWORK_TABLES = ("code_flash_bytes", "layer_code_flash_bytes", "block_code_bytes",
+                   "stack_bytes", "stacked_stack_bytes")
 CODE_KEYS = tuple(f"{cell}_{dtype}" for cell in ("lstm", "gru") for dtype in DTYPES)
 LAYOUTS = ("tflm", "dse-c")
+FITTED = "fitted to emulation"  # how dse calibrate's provenance begins
 _PER_DTYPE = {  # table -> (low, high) of each dtype's value
     "macs_per_cycle": (1e-4, 1e3),
     "cycles_per_activation": (1e-3, 1e7),
@@ -100,9 +102,14 @@ class Runtime:
     paid once per inference for the dense head. ``cycles_per_input`` is the cost of
     standardizing and quantizing one input value. ``layout`` names how the runtime lays the
     network out in flash and RAM: ``tflm`` (an interpreter's tensors, arena and scratch) or
-    ``dse-c`` (the exported C: const arrays, per-layer state, one scratch row), whose code
-    size comes from ``code_flash_bytes`` (one layer) plus ``stacked_code_flash_bytes`` (two
-    or more), keyed by cell type and dtype (``lstm_int8``).
+    ``dse-c`` (the exported C: const arrays and the caller's state struct), whose code size
+    is ``code_flash_bytes`` (one layer) plus ``layer_code_flash_bytes`` per further layer (each
+    layer is compiled with its own constants) plus, on DSP cores, ``block_code_bytes`` per
+    block of gate-sum assembly each layer instantiates, and whose stack is ``stack_bytes``
+    (one layer) or that plus ``stacked_stack_bytes`` (two or more), each keyed by cell type
+    and dtype (``lstm_int8``; docs/cost-model.md). ``provenance`` says where the constants
+    come from; a runtime fitted to emulated runs of its code (``dse calibrate``) says so,
+    every other is an estimate.
     """
 
     name: str
@@ -116,10 +123,23 @@ class Runtime:
     gru_ops_per_step: int | None = None
     cycles_per_input: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DTYPES, 0.0))
     code_flash_bytes: dict[str, int] | None = None
-    stacked_code_flash_bytes: dict[str, int] | None = None
+    layer_code_flash_bytes: dict[str, int] | None = None
+    stack_bytes: dict[str, int] | None = None
+    stacked_stack_bytes: dict[str, int] | None = None
+    block_code_bytes: dict[str, int] | None = None
     layout: str = "tflm"
     description: str = ""
     provenance: str = ""
+
+    @property
+    def fitted(self) -> bool:
+        """Whether its constants were fitted to emulated runs of the code it prices."""
+        return self.provenance.startswith(FITTED)
+
+    @property
+    def basis(self) -> str:
+        """How its figures were obtained, as every output labels them."""
+        return "fitted to emulation" if self.fitted else "estimate"
 
 
 @dataclass(frozen=True)
@@ -193,8 +213,8 @@ def _build(data: dict[str, Any], *, path: Path, sources: dict[str, str]) -> Hard
 
 
 def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any]) -> Runtime:
-    _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE) | set(_OVERHEADS) | set(_CODE_TABLES),
-                    where)
+    _reject_unknown(table, set(_RUNTIME) | set(_PER_DTYPE) | set(_OVERHEADS)
+                    | set(_NETWORK_TABLES), where)
     values = _fields({k: v for k, v in table.items() if k in _RUNTIME}, _RUNTIME, where,
                      optional=_RUNTIME_OPTIONAL)
     for key, bounds in _OVERHEADS.items():
@@ -207,7 +227,7 @@ def _runtime(name: str, table: dict[str, Any], where: str, chip: dict[str, Any])
                        if not isinstance(value, dict) else
                        _fields(value, {d: ("number", *bounds) for d in DTYPES},
                                f"{where.removesuffix(']')}.{key}]"))
-    for key in _CODE_TABLES:
+    for key in _NETWORK_TABLES:
         if key in table:
             values[key] = _fields(_table(table, key, where),
                                   {k: ("whole", 0, MAX_BYTES) for k in CODE_KEYS},

@@ -2,15 +2,16 @@
 check every input, search with a progress bar, then write the outputs from the storage.
 
 Everything that can be refused is refused before the first training (names, folders, the
-profile, space and data), and whatever stops the search (Ctrl-C, a failure inside the
+profile, space, data and sampler), and whatever stops the search (Ctrl-C, a failure inside the
 loop) the finished trials are written out before the error is reported.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from dse.errors import DseError
 from dse.hardware import load_profile
 from dse.paths import child_dir, name_from, prepare_dir, writable_file
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
+from dse.search.samplers import check_sampler
 from dse.search.storage import masked_url
 from dse.search.study import training_target
 
@@ -74,6 +76,7 @@ def run(
     for file_name in OUTPUT_FILES:
         writable_file(out_dir / file_name)
     inputs = resolve(config)
+    check_sampler(config, inputs.space)  # before the storage is opened: nothing is created
     storage = storage or sqlite_url(out_dir / "study.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(inputs, storage, name, create=create)
@@ -168,6 +171,15 @@ def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashb
 
 def study_views(studies: list[optuna.Study]) -> list[dashboard.StudyView]:
     return [study_view(study) for study in studies]
+
+
+def storage_views(found: list[tuple[str, optuna.Study]]) -> list[dashboard.StudyView]:
+    """The views of (storage URL, study) pairs read from several storages: a study name
+    that more than one storage holds is told apart by its storage (password masked)."""
+    repeated = Counter(study.study_name for _, study in found)
+    views = [study_view(study) for _, study in found]
+    return [replace(view, name=f"{view.name} ({masked_url(url)})")
+            if repeated[view.name] > 1 else view for (url, _), view in zip(found, views)]
 
 
 def write_dashboard(studies: list[optuna.Study], path: Path) -> Path:

@@ -95,19 +95,19 @@ def test_a_profiles_budgets_are_shown_with_their_sources(dse, tmp_path) -> None:
 
 def test_flash_and_ram_budgets_for_the_networks_share(dse, tmp_path) -> None:
     report = json.loads(dse(*COST, "--arch", "lstm:64,32", "--json").stdout)
-    limited = dse(*COST, "--arch", "lstm:64,32", "--max-flash-kb", "80", "--max-ram-kb", "10",
+    limited = dse(*COST, "--arch", "lstm:64,32", "--max-flash-kb", "30", "--max-ram-kb", "0.5",
                   "--json")
     data = json.loads(limited.stdout)
-    assert data["constraints"]["flash_bytes"] == report["flash_bytes"] - 80 * 1024
-    assert data["constraints"]["ram_bytes"] == report["ram_bytes"] - 10 * 1024
+    assert data["constraints"]["flash_bytes"] == report["flash_bytes"] - 30 * 1024
+    assert data["constraints"]["ram_bytes"] == report["ram_bytes"] - 512
     assert set(data["violations"]) == {"flash_bytes", "ram_bytes"} and not data["fits"]
-    text = dse(*COST, "--arch", "lstm:64,32", "--max-ram-kb", "10").stdout
+    text = dse(*COST, "--arch", "lstm:64,32", "--max-ram-kb", "0.5").stdout
     assert "DOES NOT FIT stm32l4: ram over budget by" in text
     from dse.resources import data_dir
 
     profile = tmp_path / "board.toml"  # the same budget from a profile's [budgets] table
     profile.write_text((data_dir("hardware_profiles") / "stm32l4.toml").read_text()
-                       + "\n[budgets]\nmax_ram_kb = 10\n")
+                       + "\n[budgets]\nmax_ram_kb = 0.5\n")
     from_profile = json.loads(dse("cost", "--profile", str(profile), *COST[3:], "--arch",
                                   "lstm:64,32", "--json").stdout)
-    assert from_profile["violations"] == {"ram_bytes": report["ram_bytes"] - 10 * 1024}
+    assert from_profile["violations"] == {"ram_bytes": report["ram_bytes"] - 512}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,7 +14,9 @@ from dse.cost import ArchBatch, estimate, estimate_batch
 from dse.errors import DseError
 from dse.hardware import Budgets, load_profile
 
-PROFILE = load_profile("stm32l4")
+# the TFLite Micro layout's formulas (the dse-c runtime, the profile's default, is tested
+# against emulation in test_measure.py)
+PROFILE = replace(load_profile("stm32l4"), runtime="tflm-cmsis-nn")
 RUNTIME = PROFILE.runtime_named()
 
 

@@ -89,7 +89,7 @@ def test_a_network_beyond_the_reference_gains_by_how_far_it_may_beat_the_best() 
 def test_the_sampler_never_proposes_a_candidate_over_a_budget() -> None:
     config = SearchConfig(space="default", max_latency_ms=20.0, max_ram_kb=12.0)
     inputs = resolve(config)
-    sampler = EhviSampler(inputs, batch=0, seed=0)
+    sampler = EhviSampler.from_inputs(inputs, batch=0)
     priced = sampler.priced
     assert priced.fits.any() and not priced.fits.all()
     chosen: list = []
@@ -110,7 +110,7 @@ def test_the_first_batch_spans_the_costs() -> None:
     width). Starting from the median cost, the first two were both dear (gru:64 and
     lstm:64,64 on `small`) and the model learned nothing of the small networks."""
     inputs = resolve(SearchConfig(space="small"))
-    sampler = EhviSampler(inputs, batch=0, seed=0)
+    sampler = EhviSampler.from_inputs(inputs, batch=0)
     priced = sampler.priced
     members = np.flatnonzero(priced.prior_front)
     cheapest, dearest = (members[np.argmin(priced.cost[members])],
@@ -153,7 +153,7 @@ def test_the_sampler_proposes_within_reach_of_the_front() -> None:
     at the dearest feasible network (the sampler before) proposed a 170 ms network beyond
     that reach."""
     inputs = resolve(SearchConfig(space="default"))
-    sampler = EhviSampler(inputs, batch=0, seed=0)
+    sampler = EhviSampler.from_inputs(inputs, batch=0)
     priced = sampler.priced
     feasible = priced.costs[..., 0][priced.fits]
     floor = 0.01 * (feasible.max() - feasible.min()) * (1 + REFERENCE_MARGIN)  # 0.01 cost unit

@@ -109,6 +109,12 @@ def test_shipped_experiments_load() -> None:
         ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nseeds = 1', "Unknown field 'seeds'"),
         ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nsampler = "cma"',
          "'sampler' value .* must be one of: auto, ehvi, tpe"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nepochs = 100001',
+         r"'epochs' value .* must be a whole number in the range \[1, 100,000\]"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\nworkers = 0',
+         r"'workers' value .* must be a whole number in the range \[1, 256\]"),
+        ('name = "x"\nprofiles = ["stm32l4"]\ntrainings = 3\ntask = "motion"\ndata = "d.npz"',
+         "In experiment file .*bad.toml: Give either a built-in task"),
     ],
 )
 def test_bad_experiment_files(tmp_path, text: str, message: str) -> None:

@@ -81,8 +81,32 @@ def test_c_equals_the_numpy_network_on_every_test_window(tmp_path, motion, train
     else:  # the same 32 bits, every logit of every window
         assert np.array_equal(run.logits.view(np.uint32), reference.view(np.uint32))
     assert np.array_equal(run.streamed.view(np.uint32), run.logits.view(np.uint32))
+    # two streams stepped in turn: each state is its own (no hidden globals)
+    assert np.array_equal(run.interleaved.view(np.uint32), run.logits.view(np.uint32))
     assert np.array_equal(run.classes[:, 0], run.logits.argmax(axis=1))
     assert np.array_equal(run.classes[:, 1], run.logits.argmax(axis=1))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_c_equals_numpy_where_the_sums_reach_their_widest(tmp_path, dtype: str) -> None:
+    """A GRU whose weights the quantizer must coarsen to keep every sum in 32 bits, with
+    inputs at the clamp: the int32 C still gives numpy's bits (nothing overflowed)."""
+    from dse.cells import init_network
+
+    compiler = verify.host_compiler()
+    if compiler is None:
+        pytest.skip("no C compiler")
+    rng = np.random.default_rng(3)
+    net = init_network("gru", 4, (600, 5), 3, rng)
+    net.layers[0].weight_hh *= 400.0
+    net.layers[0].bias_ih[:] = 1e4
+    windows = (rng.normal(size=(24, 6, 4)) * 50).astype(np.float32)  # beyond the calibration
+    integer = quantize.quantize_network(net, dtype, windows / 50)
+    folder = write(tmp_path / "out", c.integer_c(integer, c.ModelInfo(
+        "wide", "test", "gru:600,5", dtype, "synthetic", 6, 4, 3), "dse_"))
+    run = verify.run_on_host(folder, "dse_", windows, compiler=compiler)
+    assert np.array_equal(run.logits.view(np.uint32), quantize.run(integer, windows).view(
+        np.uint32))
 
 
 def test_a_wrong_reference_is_caught(tmp_path, motion, trained) -> None:
@@ -126,7 +150,7 @@ def test_c_uses_no_libm_and_no_allocation(motion, trained) -> None:
         for word in ("math.h", "expf", "tanhf", "malloc", "free("):
             assert word not in source.source
         weight_type = "float" if dtype == "float32" else "int8_t"
-        assert f"static const {weight_type} L1_W_X" in source.source  # const: in flash
+        assert f"static const {weight_type} L1_W[" in source.source  # const: in flash
 
 
 def test_onnx_and_torch_equal_the_float_network(tmp_path, motion, trained) -> None:

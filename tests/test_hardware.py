@@ -52,7 +52,7 @@ def test_datasheet_values_pinned() -> None:
     assert load_profile("stm32h7").clock_hz == 480_000_000
     assert load_profile("rp2040").ram_bytes == 264 * 1024
     assert (load_profile("esp32s3").runtime_named().reserve_flash_bytes
-            > l4.runtime_named().reserve_flash_bytes)
+            > l4.runtime_named("tflm-cmsis-nn").reserve_flash_bytes)
     # an M7 is faster per cycle than an M4, an M0+ without SIMD far slower
     int8 = {name: load_profile(name).runtime_named().macs_per_cycle["int8"]
             for name in ("stm32f7", "stm32l4", "rp2040")}
@@ -125,10 +125,10 @@ def test_user_files_under_home_by_tilde(tmp_path, monkeypatch) -> None:
          r"Unknown field 'int4' in .*macs_per_cycle\]. Known fields: float32, int16, int8."),
         (lambda t: t.replace("int8 = 0.6 ", "int8 = 1e-320 "),
          r"'int8' value of .*macs_per_cycle\] must be a number in the range \[0.0001, 1000\]"),
-        (lambda t: t.replace('runtime = "tflm-cmsis-nn"', 'runtime = "tflm"'),
-         r"Profile 'stm32l4' has no runtime 'tflm'. Available: tflm-cmsis-nn."),
+        (lambda t: t.replace('runtime = "dse-c"', 'runtime = "tflm"'),
+         r"Profile 'stm32l4' has no runtime 'tflm'. Available: tflm-cmsis-nn, dse-c."),
         (lambda t: t.split("[runtimes.dse-c]")[0].replace("[runtimes.tflm-cmsis-nn]", "[runtime]").replace(
-            "[runtimes.tflm-cmsis-nn.", "[").replace('runtime = "tflm-cmsis-nn"', ""),
+            "[runtimes.tflm-cmsis-nn.", "[").replace('runtime = "dse-c"', ""),
          r"has the old layout \(\[runtime\] and \[macs_per_cycle\] at the top\)"),
         (lambda t: t + "\n[budgets]\nmax_latency_ms = 0\n",
          r"'max_latency_ms' value of .*\[budgets\] must be a number in the range \(0, "),

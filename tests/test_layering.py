@@ -1,5 +1,6 @@
 """Imports point one way (FORBIDDEN below is the rule): the numeric core never imports the search,
-optuna or plotly; the dashboard never imports the search."""
+optuna or plotly; the dashboard never imports the search; the export and measure packages never
+import optuna (``dse.handoff`` reads the study for them); nothing but the CLI imports the CLI."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ FORBIDDEN = {
     "results": {"plotly", "dse.search", "dse.dashboard"},
     "seeds": {"optuna", "plotly", "dse.search"},
     "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},
+    "handoff": {"plotly", "dse.dashboard", "dse.runner", "dse.cli"},
 }
+NO_OPTUNA_PACKAGES = ("export", "measure")  # the study a network comes from is read by the caller
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -51,10 +54,28 @@ def test_imports_point_one_way(module: str) -> None:
     assert not bad, f"dse/{module}.py imports {sorted(bad)}"
 
 
-def test_importing_dse_does_not_load_optuna_or_plotly() -> None:
+@pytest.mark.parametrize("package", NO_OPTUNA_PACKAGES)
+def test_export_and_measure_never_import_the_search(package: str) -> None:
+    for path in sorted((PACKAGE / package).glob("*.py")):
+        bad = {name for name in imported_modules(path)
+               if name.split(".")[0] == "optuna" or name.startswith(("dse.search", "dse.results",
+                                                                     "dse.handoff", "dse.cli"))}
+        assert not bad, f"dse/{package}/{path.name} imports {sorted(bad)}"
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "cli":
+            continue
+        bad = {name for name in imported_modules(path) if name.startswith("dse.cli")}
+        assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", ["dse", "dse.cli"])
+def test_importing_dse_does_not_load_optuna_or_plotly(module: str) -> None:
     import subprocess
     import sys
 
-    code = "import sys, dse; print('optuna' in sys.modules, 'plotly' in sys.modules)"
+    code = f"import sys, {module}; print('optuna' in sys.modules, 'plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]

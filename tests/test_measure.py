@@ -70,15 +70,16 @@ def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp
     assert sum(result["instruction_mix"].values()) == measured["instructions"]
     assert result["unclassified_instructions"] == {}  # the timing table knows every one
     assert predicted["estimate"] is True and "not a board measurement" in result["note"]
-    # static RAM is exact in the cost model: the states, one scratch row, one input step
+    # the state struct is exact in the cost model; the stack is the largest the fit saw
     report = estimate(parse_arch(arch, features=6, timesteps=48, classes=6),
                       load_profile(profile), runtime="dse-c")
-    static = report.ram_bytes - load_profile(profile).runtime_named("dse-c").reserve_ram_bytes
-    assert measured["static_ram_bytes"] == static
-    if profile == "stm32l4":  # the DSP core runs the SMLAD kernels
-        assert result["instruction_mix"].get("smlad", 0) > 0
-        gates = 4 if arch.startswith("lstm") else 3  # four input words per gate row per pass
-        assert result["inner_loop"]["macs"] == 4 * gates
+    stack = load_profile(profile).runtime_named("dse-c").stack_bytes[f"{arch[:-2]}_int8"]
+    assert measured["static_ram_bytes"] == report.ram_bytes - stack
+    assert measured["stack_bytes"] <= stack
+    gates = 4 if arch.startswith("lstm") else 3
+    padded_macs = gates * 8 * (8 + 8) * 48  # F = 6 and C = 8 read in blocks of 4 columns
+    if profile == "stm32l4":  # the DSP core: every gate sum on SMLAD, two MACs each
+        assert 2 * result["instruction_mix"]["smlad"] == padded_macs
     else:
         assert "smlad" not in result["instruction_mix"]
 
@@ -132,34 +133,42 @@ def test_a_profile_with_the_dse_c_runtime_prices_architectures(tmp_path) -> None
     assert runtime.layout == "dse-c" and "fitted to emulation" in runtime.provenance
     arch = parse_arch("lstm:64,32", features=6, timesteps=48, classes=6)
     report = estimate(arch, profile, runtime="dse-c")
-    weights = 4 * 64 * 70 + 4 * 32 * 96 + 6 * 32  # int8 bytes
+    weights = 4 * 64 * (8 + 64) + 4 * 32 * (64 + 32) + 6 * 32  # int8, F = 6 padded to 8
     biases = 4 * (4 * 64 + 4 * 32 + 6)  # int32
-    descriptors = 2 * (40 + 16 * 4)
-    fixed = 4 + 8 * 6 + 2 * 257 * 2  # output scale, input mean and multiplier, tables
-    code = runtime.code_flash_bytes["lstm_int8"] + runtime.stacked_code_flash_bytes["lstm_int8"]
-    assert report.flash_bytes == weights + biases + descriptors + fixed + code
-    states = 64 * 3 + 32 * 3 + 64 + 6  # h + int16 c per layer, one scratch row, one input
-    assert report.ram_bytes == states + runtime.reserve_ram_bytes
-    tflm = estimate(arch, profile)
-    assert tflm.runtime == "tflm-cmsis-nn" and tflm.flash_bytes > report.flash_bytes + 60_000
-    # the same profile file, with dse-c as its default runtime
-    path = tmp_path / "board.toml"
-    path.write_text((data_dir("hardware_profiles") / "stm32l4.toml").read_text().replace(
-        'runtime = "tflm-cmsis-nn"', 'runtime = "dse-c"'))
-    assert estimate(arch, load_profile(str(path))).flash_bytes == report.flash_bytes
+    descriptors = 2 * (52 + 16 * 4)
+    fixed = 4 + 8 * 6 + 2 * 256 * 4  # output scale, input mean and multiplier, tables
+    code = runtime.code_flash_bytes["lstm_int8"] + runtime.layer_code_flash_bytes["lstm_int8"]
+    # each layer's one call over [x | h]: 18 blocks instantiate the 4-block loop and a
+    # 2-block pass (6 blocks of assembly), 24 blocks the loop only (4)
+    kernels = (6 + 4) * runtime.block_code_bytes["lstm_int8"]
+    assert runtime.block_code_bytes["lstm_int8"] == 4 * (2 + 4 + 4 * 4)  # 32-bit instructions
+    assert report.flash_bytes == weights + biases + descriptors + fixed + code + kernels
+    # the state: a step counter; per layer [x | h] twice in int16, and the int16 cell state
+    state = 4 + 2 * 2 * (8 + 64) + 2 * 64 + 2 * 2 * (64 + 32) + 2 * 32
+    stack = runtime.stack_bytes["lstm_int8"] + runtime.stacked_stack_bytes["lstm_int8"]
+    assert report.ram_bytes == state + stack
+    # dse-c is the profile's default; TFLite Micro stays selectable, an estimate
+    assert estimate(arch, profile).flash_bytes == report.flash_bytes
+    tflm = estimate(arch, profile, runtime="tflm-cmsis-nn")
+    assert tflm.flash_bytes > report.flash_bytes + 60_000
+    assert runtime.fitted and runtime.basis == "fitted to emulation"
+    assert profile.runtime_named("tflm-cmsis-nn").basis == "estimate"
 
 
-def test_every_shipped_cortex_m_profile_has_a_fitted_dse_c_runtime() -> None:
+def test_every_shipped_cortex_m_profile_prices_dse_c_fitted_by_default() -> None:
     from dse.hardware import available_profiles
 
     for name in available_profiles():
         profile = load_profile(name)
         if profile.core.startswith("Xtensa"):
             assert "dse-c" not in profile.runtimes  # beyond this toolchain: estimates only
+            assert profile.runtime_named().basis == "estimate"
             continue
-        runtime = profile.runtime_named("dse-c")
-        assert "fitted to emulation" in runtime.provenance, name
-        assert set(runtime.code_flash_bytes) == set(CODE_KEYS)
+        runtime = profile.runtime_named()
+        assert runtime.name == "dse-c" and runtime.fitted, name
+        for table in ("code_flash_bytes", "layer_code_flash_bytes", "block_code_bytes",
+                      "stack_bytes", "stacked_stack_bytes"):
+            assert set(getattr(runtime, table)) == set(CODE_KEYS), (name, table)
 
 
 # --- the timing tables against the manuals' examples ---------------------------------------
@@ -249,19 +258,28 @@ def test_the_fit_recovers_known_constants(tmp_path) -> None:
                     cycles_per_activation={"int8": 80.0, "int16": 120.0, "float32": 90.0},
                     per_step_overhead_cycles=dict.fromkeys(DTYPES, 300.0),
                     per_op_overhead_cycles=dict.fromkeys(DTYPES, 1500.0),
-                    cycles_per_input=dict.fromkeys(DTYPES, 40.0))
+                    cycles_per_input=dict.fromkeys(DTYPES, 40.0),
+                    code_flash_bytes=dict.fromkeys(CODE_KEYS, 2000),
+                    layer_code_flash_bytes=dict.fromkeys(CODE_KEYS, 400),
+                    stack_bytes=dict.fromkeys(CODE_KEYS, 96),
+                    stacked_stack_bytes=dict.fromkeys(CODE_KEYS, 8), reserve_ram_bytes=0)
     truth = replace(profile, runtimes={"dse-c": known}, runtime="dse-c")
     samples = []
     for arch in grid():
         report = estimate(arch, truth)
-        static = report.ram_bytes - known.reserve_ram_bytes
-        samples.append(Sample(arch, report.latency_cycles, report.flash_bytes, static, 200))
+        stack = 96 + 8 * (arch.layers > 1)
+        samples.append(Sample(arch, report.latency_cycles, report.flash_bytes,
+                              report.ram_bytes - stack, stack))
     result = fit("cortex-m4", samples, profile)
     assert result.cycle_errors["max"] < 1e-9 and result.flash_errors["max"] == 0
-    assert result.macs_per_cycle == pytest.approx(known.macs_per_cycle)
-    assert result.cycles_per_activation == pytest.approx(known.cycles_per_activation)
-    assert result.per_op_overhead_cycles == pytest.approx(known.per_op_overhead_cycles)
-    assert result.code_flash_bytes == known.code_flash_bytes and result.reserve_ram_bytes == 200
+    assert result.ram_errors["max"] == 0
+    fitted = result.runtime
+    assert fitted.macs_per_cycle == pytest.approx(known.macs_per_cycle)
+    assert fitted.cycles_per_activation == pytest.approx(known.cycles_per_activation)
+    assert fitted.per_op_overhead_cycles == pytest.approx(known.per_op_overhead_cycles)
+    for table in ("code_flash_bytes", "layer_code_flash_bytes", "stack_bytes",
+                  "stacked_stack_bytes"):
+        assert getattr(fitted, table) == getattr(known, table), table
     # written into a profile file, the fit prices as the fitted runtime does
     path = tmp_path / "board.toml"
     path.write_text(with_runtime_section((data_dir("hardware_profiles") / "stm32l4.toml")

@@ -122,6 +122,45 @@ def test_experiment_files_refuse_what_the_cli_refuses(tmp_path, line: str, messa
     assert message in str(info.value)
 
 
+COMMANDS = {  # a command that takes the setting's option, before the option
+    "run": ["run", "--profile", "stm32l4"],
+    "worker": ["worker", "--storage", "sqlite:///s.db", "--study", "s"],
+    "evaluate": ["evaluate", "--arch", "gru:4", "--task", "motion"],
+    "export": ["export", "--arch", "gru:4", "--task", "motion", "--out", "x"],
+    "cost": ["cost", "-p", "stm32l4", "-a", "gru:4", "-F", "3", "-T", "5", "-K", "2"],
+}
+
+
+@pytest.mark.parametrize(("verb", "name"), [
+    *[("run", name) for name in ("epochs", "batch_size", "seed", "trainings", "timeout_s",
+                                 "confirm_seeds", "max_latency_ms", "max_energy_uj",
+                                 "max_flash_kb", "max_ram_kb")],
+    ("worker", "trainings"), ("worker", "confirm_seeds"), ("worker", "timeout_s"),
+    ("evaluate", "epochs"), ("evaluate", "batch_size"), ("evaluate", "seed"),
+    ("export", "epochs"), ("export", "seed"), ("cost", "max_latency_ms"),
+])
+def test_cli_options_take_the_bounds_the_config_declares(verb: str, name: str) -> None:
+    from dse.cli import build_parser
+    from dse.config import SETTINGS, SearchConfig
+
+    setting = SETTINGS[name]
+    flag = "--timeout" if name == "timeout_s" else "--" + name.replace("_", "-")
+    edges = ([(setting.low, True), (int(setting.high), True), (setting.low - 1, False),
+              (int(setting.high) + 1, False)] if setting.kind == "whole"
+             else [(setting.high, True), (setting.high * 10, False), (0, False)])
+    for value, valid in edges:
+        argv = [*COMMANDS[verb], flag, str(value)]
+        if valid:
+            parsed = getattr(build_parser().parse_args(argv), flag[2:].replace("-", "_"))
+            assert parsed == value
+            SearchConfig(**{name: value})
+        else:
+            with pytest.raises(DseError, match=f"argument {flag}: expected a"):
+                build_parser().parse_args(argv)
+            with pytest.raises(DseError, match=f"The '{name}' value of the search config"):
+                SearchConfig(**{name: value})
+
+
 def test_an_experiment_with_no_profiles_is_refused(tmp_path) -> None:
     path = tmp_path / "exp.toml"
     path.write_text('name = "x"\nprofiles = []\ntrainings = 2\n')
@@ -264,9 +303,9 @@ def test_the_scale_of_the_data_does_not_matter(tmp_path, scale: float) -> None:
 
 
 def test_json_never_prints_a_non_number(capsys) -> None:
-    from dse.cli import _print_json
+    from dse.cli.common import print_json
 
-    _print_json({"latency_ms": float("inf"), "accuracy": float("nan"), "ok": [1.5]})
+    print_json({"latency_ms": float("inf"), "accuracy": float("nan"), "ok": [1.5]})
     assert json.loads(capsys.readouterr().out) == {"accuracy": None, "latency_ms": None,
                                                    "ok": [1.5]}
 

@@ -86,3 +86,20 @@ def test_gp_without_scipy_is_refused_before_the_first_trial(tmp_path) -> None:
     assert result.stderr.strip() == ("dse: error: The 'gp' sampler needs scipy for its "
                                      "optimizer: pip install scipy (or choose --sampler tpe).")
     assert not (tmp_path / "runs" / "gp" / "study.db").exists()
+
+
+def test_a_gp_study_exports_without_scipy(tmp_path) -> None:
+    """An export reads a study's inputs but never samples: the gp sampler's scipy is not
+    needed (it was asked for when the inputs were resolved)."""
+    made = dse("run", "--profile", "stm32l4", "--sampler", "gp", "--trainings", "2", "--study",
+               "gp", *FAST, cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    hidden = shadow(tmp_path / "hidden", "scipy")
+    exported = dse("export", "--study", "gp", "--row", "1", "--epochs", "1", "--seeds", "1",
+                   "--format", "c", "--out", "gp-export", cwd=tmp_path, env_path=hidden)
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "gp-export" / "model.c").is_file()
+    resumed = dse("run", "--profile", "stm32l4", "--sampler", "gp", "--trainings", "3",
+                  "--study", "gp", *FAST, cwd=tmp_path, env_path=hidden)
+    assert resumed.returncode == 2  # a search still needs it, and says so
+    assert "The 'gp' sampler needs scipy" in resumed.stderr

@@ -203,7 +203,8 @@ def _write_c(request: ExportRequest, network: Network, integer: quantize.IntNetw
         return {"checked": False, "reason": "no C compiler (cc or gcc) on this machine"}
     run = verify.run_on_host(out_dir, request.prefix, raw, compiler=compiler)
     result = verify.compare(run, reference[dtype], exact=integer is not None, compiler=compiler)
-    if not (result.identical and result.streaming_equal and result.classes_equal):
+    if not (result.identical and result.streaming_equal and result.streams_independent
+            and result.classes_equal):
         raise RuntimeError(f"the exported C disagrees with its numpy reference: {result}")
     return {"checked": True, **result.to_dict()}
 

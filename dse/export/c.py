@@ -64,10 +64,10 @@ def _common(info: ModelInfo, prefix: str) -> dict[str, object]:
             "predict_indent": " " * len(f"int {prefix}predict(")}
 
 
-def _header(info: ModelInfo, prefix: str) -> str:
+def _header(info: ModelInfo, prefix: str, state: State) -> str:
     floating = info.dtype == "float32"
     return _template("model.h.tmpl").substitute(
-        _common(info, prefix),
+        _common(info, prefix), state_bytes=state.bytes, state_fields=state.fields,
         libm_note=" No libm: sigmoid and tanh come from an exponential of its own." if floating
         else " No libm: sigmoid and tanh come from tables.",
         quantization_note="" if floating else " and input quantization")
@@ -96,132 +96,264 @@ def float_literal(value: float) -> str:
     return (text + "0" if text.endswith(".") else text) + "f"
 
 
-def _layer_arrays(index: int, cell: str, cells: int, parts: dict[str, tuple[str, np.ndarray]],
-                  act_type: str) -> tuple[str, dict[str, str]]:
-    """The arrays of one layer and the names its struct points at."""
-    prefix = f"L{index + 1}_"
-    text, names = [], {}
-    for key, (ctype, values) in parts.items():
-        name = prefix + key.upper()
-        text.append(_array(name, ctype, values))
-        names[key] = name
-    names["h"], names["c"] = f"{prefix}H", f"{prefix}C" if cell == "lstm" else "0"
-    text.append(f"static {act_type} {prefix}H[{cells}];\n")
+# --- the layout of the weights and the state ----------------------------------------------
+
+BLOCK = 4  # integer kernels read the columns in blocks of 4 (one word of int8 weights)
+SXTB16_ORDER = [0, 2, 1, 3]  # a block's bytes: SXTB16 unpacks bytes 0, 2 then (ROR 8) 1, 3
+
+
+def padded(n: int, block: int) -> int:
+    """``n`` rounded up to whole blocks."""
+    return -(-n // block) * block
+
+
+def interleaved(w_x: np.ndarray, w_h: np.ndarray, block: int) -> np.ndarray:
+    """The weights of one layer in the order its gate sums read them: (G, C, I) and (G, C, C)
+    -> (C, blocks, G, block). Cell by cell; within a cell, column block by column block
+    (the input's, zero-padded to whole blocks, then the hidden state's); within a block,
+    the G gate rows one after the other. Integer blocks hold their columns in SXTB16 order."""
+    def blocks(w: np.ndarray) -> np.ndarray:  # (G, C, N) -> (G, C, N / block, block)
+        G, C, N = w.shape
+        full = np.zeros((G, C, padded(N, block)), w.dtype)
+        full[:, :, :N] = w
+        return full.reshape(G, C, -1, block)
+
+    out = np.concatenate([blocks(w_x), blocks(w_h)], axis=2).transpose(1, 2, 0, 3)
+    return out[..., SXTB16_ORDER] if block == BLOCK else out
+
+
+@dataclass(frozen=True)
+class State:
+    """The caller-owned state struct: its fields (C declarations) and its size in bytes."""
+
+    fields: str
+    bytes: int
+
+
+def state_of(cell: str, cells: list[int], vector_lengths: list[int], element: str) -> State:
+    """Per layer: ``layerK_v[2][length]``, its [x | h] vector of this step and the next, and
+    an LSTM's ``layerK_c[cells]``. ``element`` is ``int16_t`` or ``float``."""
+    size = 2 if element == "int16_t" else 4
+    lines, count = [], 0
+    for index, (width, length) in enumerate(zip(cells, vector_lengths)):
+        lines.append(f"    {element} layer{index + 1}_v[2][{length}]; /* layer {index + 1}: "
+                     f"[x | h] of this step and the next */")
+        count += 2 * length
+        if cell == "lstm":
+            lines.append(f"    {element} layer{index + 1}_c[{width}]; /* layer {index + 1}: "
+                         f"the cell state */")
+            count += width
+    return State("\n".join(lines), padded(4 + size * count, 4))
+
+
+def _offsets(prefix: str, cell: str, index: int) -> str:
+    """The struct layer fields that locate a layer's state."""
+    c = f"offsetof({prefix}state, layer{index + 1}_c)" if cell == "lstm" else "0"
+    return f".v = offsetof({prefix}state, layer{index + 1}_v), .c = {c}"
+
+
+# --- the gate sums ---------------------------------------------------------------------------
+
+def _dsp_block(gates: int) -> list[str]:
+    """Thumb-2 assembly of one block for ``gates`` rows: the loads back to back (they
+    pipeline), the pointers advanced by the first load of each, then per row SXTB16 of
+    bytes 0 and 2 and of 1 and 3 (ROR 8), each into SMLAD with its pair of inputs."""
+    size = 4 * gates
+    lines = ["ldr %[v01], [%[v]], #8", "ldr %[v23], [%[v], #-4]",
+             f"ldr %[w0], [%[w]], #{size}",
+             *(f"ldr %[w{g}], [%[w], #-{size - 4 * g}]" for g in range(1, gates))]
+    for g in range(gates):
+        lines += [f"sxtb16 %[unpacked], %[w{g}]",
+                  f"smlad %[a{g}], %[unpacked], %[v01], %[a{g}]",
+                  f"sxtb16 %[w{g}], %[w{g}], ror #8",
+                  f"smlad %[a{g}], %[w{g}], %[v23], %[a{g}]"]
+    return lines
+
+
+def kernel_block_bytes(gates: int) -> int:
+    """The code of one block of the DSP gate-sum kernel: its instructions are all 32-bit
+    Thumb-2 (the cost model counts the blocks each layer's calls instantiate)."""
+    return 4 * len(_dsp_block(gates))
+
+
+def _asm(lines: list[str]) -> str:
+    """The lines as the string literals of an __asm__ statement."""
+    return ("\n" + " " * 16).join(f'"{line}\\n\\t"' for line in lines)
+
+
+def _dot_int(gates: int) -> str:
+    """dot_gates for ``gates`` rows: the generator writes every row out, so the sums stay in
+    registers (a loop over the rows would keep them in memory)."""
+    rows = range(gates)
+    portable = [" " * 8 + f"a{g} += " + " + ".join(
+        f"w[{4 * g + SXTB16_ORDER[k]}] * v[{k}]" for k in range(BLOCK)) + ";" for g in rows]
+    outputs = ", ".join([*(f'[a{g}] "+r"(a{g})' for g in rows), '[v] "+r"(v)', '[w] "+r"(w)',
+                         '[v01] "=&r"(v01)', '[v23] "=&r"(v23)',
+                         *(f'[w{g}] "=&r"(w{g})' for g in rows), '[unpacked] "=&r"(unpacked)'])
+    return _template("dot_int.c.tmpl").substitute(
+        accumulators=f"int32_t {', '.join(f'a{g} = acc[{g}]' for g in rows)};",
+        weight_words=", ".join(f"w{g}" for g in rows),
+        four_blocks=_asm(_dsp_block(gates) * 4), two_blocks=_asm(_dsp_block(gates) * 2),
+        one_block=_asm(_dsp_block(gates)),
+        asm_outputs=outputs, products="\n".join(portable),
+        results="\n".join(f"    acc[{g}] = a{g};" for g in rows))
+
+
+def _lines(*lines: str) -> str:
+    return "\n".join(" " * 8 + line for line in lines)
+
+
+def _gate_sums(cell: str, shared: bool) -> str:
+    """The part of a step that turns one cell's gate sums into what its gates need: ``pre``
+    (LSTM, saturated Q3.12) or ``reset``, ``update``, ``n_x``, ``n_h`` (GRU). Shared sums run
+    over [x | h] at once; separate ones over x, then over h."""
+    gates = 4 if cell == "lstm" else 3
+    start = ["memcpy(acc, L->bias + GATES * j, sizeof acc);"]
+    over_x = "dot_gates(w, v, L->x_blocks, acc);"
+    over_h = "dot_gates(w + 4 * GATES * L->x_blocks, v + x_columns, L->h_blocks, acc);"
+    rq = "requantize(acc[{g}], L->requant[{g}])"
+    rq_h = "requantize(acc[{g}], L->requant_h[{g}])"
+    if cell == "lstm" and shared:
+        return _lines(*start, "dot_gates(w, v, L->x_blocks + L->h_blocks, acc);",
+                      *(f"pre[{g}] = saturate16({rq.format(g=g)});" for g in range(gates)))
     if cell == "lstm":
-        state_type = "float" if act_type == "float" else "int16_t"
-        text.append(f"static {state_type} {prefix}C[{cells}];\n")
-    return "".join(text), names
+        return _lines(*start, over_x,
+                      *(f"pre[{g}] = {rq.format(g=g)};" for g in range(gates)),
+                      "memset(acc, 0, sizeof acc);", over_h,
+                      *(f"pre[{g}] = saturate16(pre[{g}] + {rq_h.format(g=g)});"
+                        for g in range(gates)))
+    if shared:  # r and z sum on over h; n's input sum is requantized before its recurrent one
+        return _lines(*start, over_x, f"n_x = {rq.format(g=2)};", "acc[2] = L->bias_hn[j];",
+                      over_h, f"reset = lookup(SIGMOID_TABLE + 128, saturate16({rq.format(g=0)}));",
+                      f"update = lookup(SIGMOID_TABLE + 128, saturate16({rq.format(g=1)}));",
+                      f"n_h = saturate16({rq_h.format(g=2)});")
+    return _lines(*start, over_x, f"reset = {rq.format(g=0)};", f"update = {rq.format(g=1)};",
+                  f"n_x = {rq.format(g=2)};", "acc[0] = 0;", "acc[1] = 0;",
+                  "acc[2] = L->bias_hn[j];", over_h,
+                  f"reset = lookup(SIGMOID_TABLE + 128, saturate16(reset + {rq_h.format(g=0)}));",
+                  f"update = lookup(SIGMOID_TABLE + 128, saturate16(update + {rq_h.format(g=1)}));",
+                  f"n_h = saturate16({rq_h.format(g=2)});")
 
 
-# One line per gate row in dot_gates (the generator writes them out: a loop over the rows
-# would keep the accumulators in memory). {g} is the gate, {row} its row's offset.
-_GATE_LINES = {
-    8: ("memcpy(&wv, w + {row}k, 4);",
-        "a{g} = __smlad(__sxtb16(wv), x02, a{g});",
-        "a{g} = __smlad(__sxtb16((wv >> 8) | (wv << 24)), x13, a{g});"),
-    16: ("memcpy(&wv, w + {row}k, 4);",
-         "w02 = (uint32_t)__sxtb16(wv); /* weights 0 and 2 as halfwords */",
-         "w13 = (uint32_t)__sxtb16((wv >> 8) | (wv << 24)); /* weights 1 and 3 */",
-         "a{g} = __smlald((w02 & 0xFFFFu) | (w13 << 16), x01, a{g}); /* w0 x0 + w1 x1 */",
-         "a{g} = __smlald((w02 >> 16) | (w13 & 0xFFFF0000u), x23, a{g}); /* w2 x2 + w3 x3 */"),
-}
+def _layer_calls(cell: str, layers: int, element: str) -> str:
+    """The body of ``step`` after the input: one call per layer, written out so that each
+    call, inlined, is compiled with its own layer's constants."""
+    lines = []
+    for k in range(layers):
+        x_next = (f"state_v(state, &LAYERS[{k + 1}], now), LAYERS[{k + 1}].x_shift"
+                  if k + 1 < layers else
+                  f"state_v(state, &LAYERS[{k}], 1 - now) + 4 * LAYERS[{k}].x_blocks, "
+                  f"LAYERS[{k}].h_shift")
+        lines.append(f"    {cell}_step(&LAYERS[{k}], state_v(state, &LAYERS[{k}], now),\n"
+                     f"              state_v(state, &LAYERS[{k}], 1 - now), {x_next},\n"
+                     f"              ({element} *)((char *)state + LAYERS[{k}].c));")
+    return "\n".join(lines)
 
 
-ROWS_PER_PASS = {8: 4, 16: 2}  # gate rows whose sums stay in registers (int64 take two)
+def _packed_table(table: np.ndarray) -> np.ndarray:
+    """A 257-entry Q0.15 table as 256 int32 words: entry k << 16 | the slope to entry k + 1."""
+    low, slope = table[:-1].astype(np.int64), np.diff(table).astype(np.int64)
+    return ((low << 16) | (slope & 0xFFFF)).astype(np.int64).astype(np.uint32).view(np.int32)
 
 
-def _dot_gates(bits: int, gates: int) -> str:
-    """The dot functions for ``bits``-bit activations (32: float) and ``gates`` rows."""
-    rows = ["", "stride + ", *(f"{g} * stride + " for g in range(2, gates))]
-    # an int8 x int16 product fits 32 bits: multiplied there, added to the (64-bit) sum
-    acc_type, cast = ("float", "") if bits == 32 else ("acc_t", "(int32_t)")
-
-    def products(gate_range: range) -> str:
-        return "\n".join(" " * 8 + line.format(g=g, row=rows[g]) for g in gate_range
-                         for line in _GATE_LINES[bits])
-
-    per_pass = ROWS_PER_PASS.get(bits, gates)
-    passes = [range(first, min(first + per_pass, gates)) for first in range(0, gates, per_pass)]
-    name = "dot_f32.c.tmpl" if bits == 32 else f"dot_s{bits}.c.tmpl"
-    values = {
-        "accumulators": f"{acc_type} {', '.join(f'a{g} = acc[{g}]' for g in range(gates))};",
-        "products": "\n".join(" " * 8 + f"a{g} += {cast}w[{rows[g]}k] * x[k];"
-                              for g in range(gates)),
-        "results": "\n".join(f"    acc[{g}] = a{g};" for g in range(gates)),
-    }
-    if bits == 8:
-        values["dsp_products"] = products(range(gates))
-    if bits == 16:
-        values["dsp_passes"] = "\n".join(_template("dot_s16_pass.c.tmpl").substitute(
-            rows=" and ".join(map(str, group)), dsp_products=products(group))
-            for group in passes)
-    return _template(name).substitute(values)
+def _requants(requants: tuple) -> str:
+    return "{" + ", ".join(f"{{{r.multiplier}, {r.shift}}}" if r else "{0, 0}"
+                           for r in requants) + "}"
 
 
 def integer_c(net: IntNetwork, info: ModelInfo, prefix: str) -> CSource:
     """``model.h``/``model.c`` of the integer network."""
-    act_type, acc_type = ("int8_t", "int32_t") if net.dtype == "int8" else ("int16_t", "int64_t")
-    blocks, structs = [], []
+    gates = len(net.layers[0].requant)
+    blocks, structs, lengths = [], [], []
     for index, layer in enumerate(net.layers):
-        parts = {"w_x": ("int8_t", layer.w_x), "w_h": ("int8_t", layer.w_h),
-                 "bias_x": ("acc_t", layer.bias_x)}
+        name = f"L{index + 1}_"
+        x_blocks, h_blocks = padded(layer.inputs, BLOCK) // BLOCK, padded(layer.cells, BLOCK) // BLOCK
+        lengths.append(BLOCK * (x_blocks + h_blocks))
+        blocks += [_array(name + "W", "int8_t", interleaved(layer.w_x, layer.w_h, BLOCK)),
+                   _array(name + "BIAS", "int32_t", layer.bias.T)]
         if net.cell == "gru":
-            parts["bias_h"] = ("acc_t", layer.bias_h)
-        text, names = _layer_arrays(index, net.cell, layer.cells, parts, "act_t")
-        blocks.append(text)
-        requants = [", ".join(f"{{{r.multiplier}, {r.shift}}}" for r in rq)
-                    for rq in (layer.requant_x, layer.requant_h)]
+            blocks.append(_array(name + "BIAS_HN", "int32_t", layer.bias_hn))
         structs.append(
-            f"    {{.inputs = {layer.w_x.shape[2]}, .cells = {layer.cells}, .w_x = {names['w_x']}, "
-            f".w_h = {names['w_h']}, .bias_x = {names['bias_x']},\n"
-            f"     .bias_h = {names.get('bias_h', '0')}, .requant_x = {{{requants[0]}}},\n"
-            f"     .requant_h = {{{requants[1]}}},\n"
-            f"     .h_frac = {layer.h_frac}, .c_frac = {layer.c_frac}, .h = {names['h']}, "
-            f".c = {names['c']}}},")
+            f"    {{.inputs = {layer.inputs}, .cells = {layer.cells}, .x_blocks = {x_blocks}, "
+            f".h_blocks = {h_blocks}, .w = {name}W, .bias = {name}BIAS,\n"
+            f"     .bias_hn = {name + 'BIAS_HN' if net.cell == 'gru' else '0'}, "
+            f".requant = {_requants(layer.requant)},\n"
+            f"     .requant_h = {_requants(layer.requant_h)},\n"
+            f"     .x_shift = {layer.x_shift}, .h_shift = {layer.h_shift}, "
+            f".h_frac = {layer.h_frac}, .c_frac = {layer.c_frac}, "
+            f"{_offsets(prefix, net.cell, index)}}},")
     constants = "".join([
         _array("INPUT_MEAN", "float", net.mean),
         _array("INPUT_MULTIPLIER", "float", net.input_multiplier),
-        _array("SIGMOID_TABLE", "int16_t", SIGMOID_TABLE),
-        _array("TANH_TABLE", "int16_t", TANH_TABLE),
+        _array("SIGMOID_TABLE", "int32_t", _packed_table(SIGMOID_TABLE)),
+        _array("TANH_TABLE", "int32_t", _packed_table(TANH_TABLE)),
         *blocks,
         "static const struct layer LAYERS[LAYER_COUNT] = {\n" + "\n".join(structs) + "\n};\n",
         _array("OUT_WEIGHTS", "int8_t", net.w_out),
-        _array("OUT_BIAS", "acc_t", net.bias_out),
+        _array("OUT_BIAS", "head_acc_t", net.bias_out),
         f"static const float OUT_SCALE = {float_literal(float(net.out_scale))}; /* logits = acc * scale */\n",
     ])
     bits = net.bits
+    shared = net.layers[0].shared(0)
     source = _template("int_model.c.tmpl").substitute(
-        _common(info, prefix), act_type=act_type, acc_type=acc_type, act_bits=bits,
+        _common(info, prefix), layer_calls=_layer_calls(net.cell, len(net.layers), "int16_t"),
+        act_type=f"int{bits}_t",
+        head_acc_type="int32_t" if bits == 8 else "int64_t", act_bits=bits,
         act_min=-(2 ** (bits - 1)), act_max=2 ** (bits - 1) - 1,
-        layer_count=len(net.layers), max_cells=max(layer.cells for layer in net.layers),
-        gates=len(net.layers[0].requant_x), gate_order=GATE_ORDER[net.cell],
-        constants=constants, step_name=f"{net.cell}_step",
-        dot_function=_dot_gates(bits, len(net.layers[0].requant_x)),
-        step_function=_template(f"{net.cell}_step.c.tmpl").template)
-    return CSource(_header(info, prefix), source)
+        layer_count=len(net.layers), gates=gates, gate_order=GATE_ORDER[net.cell],
+        constants=constants, step_name=f"{net.cell}_step", dot_function=_dot_int(gates),
+        step_function=_template(f"{net.cell}_step.c.tmpl").substitute(
+            gate_sums=_gate_sums(net.cell, shared)))
+    state = state_of(net.cell, [layer.cells for layer in net.layers], lengths, "int16_t")
+    return CSource(_header(info, prefix, state), source)
+
+
+def _float_columns(gates: int) -> list[str]:
+    """VFP assembly of four columns for ``gates`` rows: inputs in s12-s15, each column's
+    weights in s8 up, multiplied in place, then added to the accumulators."""
+    weights = [f"s{8 + g}" for g in range(gates)]
+    lines = ["vldmia %[v]!, {s12-s15}"]
+    for column in range(4):
+        lines.append(f"vldmia %[w]!, {{s8-s{7 + gates}}}")
+        lines += [f"vmul.f32 {r}, {r}, s{12 + column}" for r in weights]
+        lines += [f"vadd.f32 %[a{g}], %[a{g}], {r}" for g, r in enumerate(weights)]
+    return lines
+
+
+def _dot_float(gates: int) -> str:
+    rows = range(gates)
+    return _template("dot_f32.c.tmpl").substitute(
+        accumulators=f"float {', '.join(f'a{g} = acc[{g}]' for g in rows)};",
+        four_columns=_asm(_float_columns(gates)),
+        asm_outputs=", ".join([*(f'[a{g}] "+t"(a{g})' for g in rows), '[v] "+r"(v)',
+                               '[w] "+r"(w)']),
+        clobbers=", ".join(f'"s{r}"' for r in (*range(8, 8 + gates), 12, 13, 14, 15)),
+        products="\n".join(" " * 8 + f"a{g} += w[{g}] * x;" for g in rows),
+        results="\n".join(f"    acc[{g}] = a{g};" for g in rows))
 
 
 def float_c(net: Network, mean: np.ndarray, std: np.ndarray, info: ModelInfo,
             prefix: str) -> CSource:
     """``model.h``/``model.c`` of the float network; raw features are standardized inside."""
     gates = len(net.layers[0].bias_ih) // net.layers[0].weight_hh.shape[1]
-    blocks, structs = [], []
+    blocks, structs, cells = [], [], []
     for index, layer in enumerate(net.layers):
-        cells = layer.weight_hh.shape[1]
-        b_ih = layer.bias_ih.reshape(gates, cells).astype(np.float32)
-        b_hh = layer.bias_hh.reshape(gates, cells).astype(np.float32)
-        bias_x = b_ih + b_hh if net.cell == "lstm" else np.concatenate([b_ih[:2] + b_hh[:2],
-                                                                        b_ih[2:]])
-        parts = {"w_x": ("float", layer.weight_ih), "w_h": ("float", layer.weight_hh),
-                 "bias_x": ("float", bias_x)}
+        width, inputs = layer.weight_hh.shape[1], layer.weight_ih.shape[1]
+        cells.append(width)
+        name = f"L{index + 1}_"
+        b_ih = layer.bias_ih.reshape(gates, width).astype(np.float32)
+        b_hh = layer.bias_hh.reshape(gates, width).astype(np.float32)
+        bias = b_ih + b_hh if net.cell == "lstm" else np.concatenate([b_ih[:2] + b_hh[:2],
+                                                                      b_ih[2:]])
+        w = interleaved(layer.weight_ih.reshape(gates, width, inputs),
+                        layer.weight_hh.reshape(gates, width, width), 1)
+        blocks += [_array(name + "W", "float", w), _array(name + "BIAS", "float", bias.T)]
         if net.cell == "gru":
-            parts["bias_h"] = ("float", b_hh[2])
-        text, names = _layer_arrays(index, net.cell, cells, parts, "float")
-        blocks.append(text)
+            blocks.append(_array(name + "BIAS_HN", "float", b_hh[2]))
         structs.append(
-            f"    {{.inputs = {layer.weight_ih.shape[1]}, .cells = {cells}, .w_x = {names['w_x']}, "
-            f".w_h = {names['w_h']},\n     .bias_x = {names['bias_x']}, "
-            f".bias_h = {names.get('bias_h', '0')}, .h = {names['h']}, .c = {names['c']}}},")
+            f"    {{.inputs = {inputs}, .cells = {width}, .w = {name}W, .bias = {name}BIAS, "
+            f".bias_hn = {name + 'BIAS_HN' if net.cell == 'gru' else '0'},\n"
+            f"     {_offsets(prefix, net.cell, index)}}},")
     constants = "".join([
         _array("INPUT_MEAN", "float", mean.astype(np.float32)),
         _array("INPUT_MULTIPLIER", "float", (1.0 / std).astype(np.float32)),
@@ -231,9 +363,9 @@ def float_c(net: Network, mean: np.ndarray, std: np.ndarray, info: ModelInfo,
         _array("OUT_BIAS", "float", net.head_bias),
     ])
     source = _template("float_model.c.tmpl").substitute(
-        _common(info, prefix), layer_count=len(net.layers),
-        max_cells=max(layer.weight_hh.shape[1] for layer in net.layers), gates=gates,
+        _common(info, prefix), layer_count=len(net.layers), gates=gates,
         gate_order=GATE_ORDER[net.cell], constants=constants, step_name=f"{net.cell}_step",
-        dot_function=_dot_gates(32, gates),
+        dot_function=_dot_float(gates),
         step_function=_template(f"float_{net.cell}_step.c.tmpl").template)
-    return CSource(_header(info, prefix), source)
+    lengths = [layer.weight_ih.shape[1] + width for layer, width in zip(net.layers, cells)]
+    return CSource(_header(info, prefix, state_of(net.cell, cells, lengths, "float")), source)

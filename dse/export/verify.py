@@ -1,6 +1,7 @@
 """The exported C against its numpy reference: build it with this machine's C compiler and a
 small harness, feed it windows, compare the logits (bit for bit for int8 and int16, to 1e-5
-for float32), for ``dse_predict`` and for the streaming API alike."""
+for float32), for ``dse_predict``, for the streaming API, and for a stream interleaved step by
+step with a second one (each stream's state is its own)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from string import Template
 
 import numpy as np
 
-WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror"]
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-pedantic", "-Werror", "-ffp-contract=off"]
 FLOAT_TOLERANCE = 1e-5  # relative to the largest logit of the window, at least 1
 # onnxruntime's and PyTorch's float32 kernels sum in their own order (our C in numpy's):
 # anomaly gru:32 reached 4.4e-5 through PyTorch (experiments/bench/export_front.py)
@@ -27,7 +28,8 @@ class HostRun:
 
     logits: np.ndarray  # (N, K) float32, dse_predict
     streamed: np.ndarray  # (N, K) float32, reset + step per timestep + result
-    classes: np.ndarray  # (N, 2) int32: the returned classes of both
+    interleaved: np.ndarray  # (N, K) float32, streamed beside a second stream
+    classes: np.ndarray  # (N, 2) int32: the returned classes of predict and streaming
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Verification:
     identical: bool  # int: every logit's bits equal; float: within the tolerance
     max_difference: float  # the largest |C - reference| over all logits
     streaming_equal: bool  # the streaming API gave the same bits as predict
+    streams_independent: bool  # a stream beside another gave the same bits as alone
     classes_equal: bool  # the returned classes are the arg-max of the logits
 
     def to_dict(self) -> dict:
@@ -67,10 +70,12 @@ def run_on_host(folder: Path, prefix: str, windows: np.ndarray, *, compiler: str
         subprocess.run([str(binary), str(work_dir / "in.bin"), str(work_dir / "out.bin")],
                        check=True, capture_output=True, timeout=600)
         raw = (work_dir / "out.bin").read_bytes()
-    k = (len(raw) // len(windows) - 8) // 8  # a record: 2 x K float32 and 2 int32
-    record = np.dtype([("logits", "<f4", (k,)), ("streamed", "<f4", (k,)), ("classes", "<i4", (2,))])
+    k = (len(raw) // len(windows) - 8) // 12  # a record: 3 x K float32 and 2 int32
+    record = np.dtype([("logits", "<f4", (k,)), ("streamed", "<f4", (k,)),
+                       ("interleaved", "<f4", (k,)), ("classes", "<i4", (2,))])
     out = np.frombuffer(raw, dtype=record)
-    return HostRun(out["logits"].copy(), out["streamed"].copy(), out["classes"].copy())
+    return HostRun(out["logits"].copy(), out["streamed"].copy(), out["interleaved"].copy(),
+                   out["classes"].copy())
 
 
 def compare(run: HostRun, reference: np.ndarray, *, exact: bool, compiler: str) -> Verification:
@@ -87,4 +92,6 @@ def compare(run: HostRun, reference: np.ndarray, *, exact: bool, compiler: str) 
         max_difference=difference,
         streaming_equal=bool(np.array_equal(run.logits.view(np.uint32),
                                             run.streamed.view(np.uint32))),
+        streams_independent=bool(np.array_equal(run.streamed.view(np.uint32),
+                                                run.interleaved.view(np.uint32))),
         classes_equal=bool(np.all(run.classes == run.logits.argmax(axis=1)[:, None])))

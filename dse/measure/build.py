@@ -19,7 +19,8 @@ from dse.export.c import float_literal
 from dse.measure.cores import Core
 
 OPTIMIZATION = "-O2"  # what a user ships (docs/measure.md: -Os is smaller and slower)
-COMMON = ("-std=c99", "-Wall", "-Wextra", "-pedantic", "-ffunction-sections", "-fdata-sections")
+COMMON = ("-std=c99", "-ffp-contract=off", "-Wall", "-Wextra", "-pedantic", "-ffunction-sections",
+          "-fdata-sections")
 HARNESS_FILES = ("harness.o", "startup.o")
 KINDS = ("text", "rodata", "data", "bss")
 

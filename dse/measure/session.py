@@ -69,7 +69,7 @@ class Measurement:
     mix: dict[str, int]  # one inference's executed instructions per name
     unclassified: dict[str, int]
     flash_bytes: int  # the model's part of the image
-    static_ram_bytes: int
+    static_ram_bytes: int  # the model's static data and the caller's state struct
     stack_bytes: int  # below the point the inference began
     harness_flash_bytes: int
     sections: dict[str, dict[str, int]]
@@ -91,13 +91,14 @@ def run_image(folder: Path, core: Core, *, prefix: str, windows: np.ndarray,
     count = count_cycles(run.blocks["inference"], run.edges["inference"], decoded, table)
     total = count_cycles(run.all_blocks(), run.all_edges(), decoded, table)
     raw = run.read(elf.address("dse_measure_logits"), 4 * len(windows) * classes)
-    layers = sum(1 for name in elf.symbols if name.startswith("L") and name.endswith("_W_X"))
+    layers = sum(1 for name in elf.symbols if name.startswith("L") and name.endswith("_W"))
     return Measurement(
         elf=image.elf, core=core.name, cycles=count.cycles, instructions=count.instructions,
         instructions_total=total.instructions,
         mix=dict(sorted(count.mix.items(), key=lambda item: -item[1])),
         unclassified=count.unclassified, flash_bytes=image.flash_bytes("model"),
-        static_ram_bytes=image.static_ram_bytes("model"), stack_bytes=_stack_bytes(run, elf),
+        static_ram_bytes=image.static_ram_bytes("model") + elf.symbols["dse_measure_state"][1],
+        stack_bytes=_stack_bytes(run, elf),
         harness_flash_bytes=image.flash_bytes("harness"), sections=image.bytes_by_part,
         logits=np.frombuffer(raw, "<f4").reshape(len(windows), classes).copy(),
         inner_loop=_inner_loop(run, decoded, table),
@@ -203,15 +204,16 @@ def _stack_bytes(run: Execution, elf: Elf) -> int:
 
 
 def _layer_array_bytes(elf: Elf, index: int) -> int:
-    """The bytes of layer ``index``'s weight and bias arrays (L1_W_X, L1_W_H, ...)."""
+    """The bytes of layer ``index``'s weight and bias arrays (L1_W, L1_BIAS, L1_BIAS_HN)."""
     return sum(elf.symbols.get(f"L{index + 1}_{part}", (0, 0))[1]
-               for part in ("W_X", "W_H", "BIAS_X", "BIAS_H"))
+               for part in ("W", "BIAS", "BIAS_HN"))
 
 
 def _inner_loop(run: Execution, decoded: dict, table: TimingTable) -> dict[str, Any] | None:
     """The hottest block with multiply-accumulates: MACs per cycle of the inner loop."""
+    # a float product: VMLA/VFMA, or VMUL (its VADD follows) in the exported kernels
     macs_per_instruction = {"smlad": 2, "smlald": 2, "smlabb": 1, "mla": 1, "mul": 1,
-                            "vmla": 1, "vfma": 1}
+                            "vmla": 1, "vfma": 1, "vmul": 1}
     best = None
     for key, executions in run.blocks["inference"].items():
         block = decoded[key]
@@ -226,4 +228,4 @@ def _inner_loop(run: Execution, decoded: dict, table: TimingTable) -> dict[str, 
     block = decoded[key]
     cycles = block_cycles(block, table) + (edge_cycles(block, block, table) if loop_edge else 0)
     return {"address": key[0], "instructions": len(block), "macs": macs,
-            "cycles": cycles, "macs_per_cycle": macs / cycles}
+            "cycles": cycles, "macs_per_cycle": macs / cycles, "loops": bool(loop_edge)}

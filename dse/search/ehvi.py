@@ -25,10 +25,12 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
+from dse.architecture import Architecture
 from dse.config import ACCURACY_OBJECTIVES
 from dse.pareto import non_dominated
 from dse.search import surrogate
 from dse.search.attrs import BATCH_ATTR
+from dse.space import SearchSpace
 
 if TYPE_CHECKING:
     from dse.search.inputs import SearchInputs
@@ -117,17 +119,26 @@ class EhviSampler(optuna.samplers.BaseSampler):
     the same networks.
     """
 
-    def __init__(self, inputs: SearchInputs, batch: int, seed: int,
-                 priced: PricedSpace | None = None) -> None:
-        objectives = inputs.config.objectives
-        self.inputs, self.batch, self.seed = inputs, batch, seed
-        self.accuracy = next(name for name in objectives if name in ACCURACY_OBJECTIVES)
-        self.cost_names = tuple(name for name in objectives if name not in ACCURACY_OBJECTIVES)
-        self.priced = priced or price_space(inputs, self.cost_names)
+    def __init__(self, space: SearchSpace, priced: PricedSpace, accuracy: str, batch: int, *,
+                 training_cost_exponent: float = TRAINING_COST_EXPONENT) -> None:
+        self.space, self.priced, self.accuracy, self.batch = space, priced, accuracy, batch
+        self.training_cost_exponent = training_cost_exponent
 
-    def for_batch(self, batch: int, seed: int) -> EhviSampler:
+    @classmethod
+    def from_inputs(cls, inputs: SearchInputs, batch: int, *,
+                    training_cost_exponent: float = TRAINING_COST_EXPONENT) -> EhviSampler:
+        """The sampler of a search: its space priced on its profile within its budgets, for
+        its one accuracy objective against its costs."""
+        objectives = inputs.config.objectives
+        accuracy = next(name for name in objectives if name in ACCURACY_OBJECTIVES)
+        costs = tuple(name for name in objectives if name not in ACCURACY_OBJECTIVES)
+        return cls(inputs.space, price_space(inputs, costs), accuracy, batch,
+                   training_cost_exponent=training_cost_exponent)
+
+    def for_batch(self, batch: int) -> EhviSampler:
         """The same sampler (and priced space) for another batch."""
-        return EhviSampler(self.inputs, batch, seed, self.priced)
+        return EhviSampler(self.space, self.priced, self.accuracy, batch,
+                           training_cost_exponent=self.training_cost_exponent)
 
     @property
     def network_limit(self) -> int:
@@ -136,14 +147,14 @@ class EhviSampler(optuna.samplers.BaseSampler):
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, BaseDistribution]:
         return {name: CategoricalDistribution(choices)
-                for name, choices in self.inputs.space.choices().items()}
+                for name, choices in self.space.choices().items()}
 
     def sample_relative(self, study: Any, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         trials = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
         row, dtype = self.propose(trials)
         cell, cells = self.priced.networks[row]
-        params = self.inputs.space.params_of(cell, cells, dtype)
+        params = self.space.params_of(cell, cells, dtype)
         return {name: value for name, value in params.items() if name in search_space}
 
     def sample_independent(self, study: Any, trial: Any, param_name: str,
@@ -158,7 +169,7 @@ class EhviSampler(optuna.samplers.BaseSampler):
                  and t.state != TrialState.FAIL]
         observed = _observed(scored, self.accuracy, priced.row)
         trained = {priced.row[name] for name in observed["network"]}
-        pending = {priced.row[name] for name in _asked(asked, self.inputs)
+        pending = {priced.row[name] for name in _asked(asked, self.space)
                    if name in priced.row} - trained
         open_rows = np.asarray(priced.fits.any(1))
         open_rows[list(trained | pending)] = False
@@ -222,7 +233,7 @@ class EhviSampler(optuna.samplers.BaseSampler):
             gain[fits, d] = expected_improvement(
                 mean[fits] + offset[d], np.sqrt(std[fits] ** 2 + spread[d] ** 2),
                 x[open_idx[fits], d], front_acc[keep], front_x[keep], reference)
-        rate = gain.sum(1) / priced.training_cost[open_idx] ** TRAINING_COST_EXPONENT
+        rate = gain.sum(1) / priced.training_cost[open_idx] ** self.training_cost_exponent
         best = int(np.argmax(rate))
         return int(open_idx[best]), priced.dtypes[int(np.argmax(gain[best]))]
 
@@ -242,15 +253,15 @@ def _observed(trials: list[optuna.trial.FrozenTrial], accuracy: str,
             "accuracy": np.array(score, dtype=float), "float": np.array(floats, dtype=float)}
 
 
-def _asked(trials: list[optuna.trial.FrozenTrial], inputs: SearchInputs) -> list[str]:
+def _asked(trials: list[optuna.trial.FrozenTrial], space: SearchSpace) -> list[str]:
     """Networks of asked trials (those given their parameters)."""
     names = []
     for t in trials:
         try:
-            cell, cells, dtype = inputs.space.suggest(_Given(t.params))
+            cell, cells, dtype = space.suggest(_Given(t.params))
         except KeyError:  # asked, parameters not yet suggested
             continue
-        names.append(inputs.architecture(cell, cells, dtype).text)
+        names.append(Architecture(cell, cells, dtype).text)  # type: ignore[arg-type]
     return names
 
 

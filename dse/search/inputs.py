@@ -10,7 +10,6 @@ from dse.config import SearchConfig
 from dse.cost import ArchBatch, BatchCost, CostReport, estimate, estimate_batch
 from dse.errors import DseError
 from dse.hardware import HardwareProfile, load_profile
-from dse.search.samplers import check_sampler
 from dse.space import SearchSpace, load_space
 from dse.training import Budget
 
@@ -52,12 +51,10 @@ class SearchInputs:
 
 
 def resolve(config: SearchConfig) -> SearchInputs:
-    """Load the profile, space and data a config names; check the data file's checksum and
-    that the sampler can run."""
+    """Load the profile, space and data a config names; check the data file's checksum."""
     profile = load_profile(config.profile)
     profile.runtime_named(config.runtime)  # refused now if the profile has no such runtime
     space = load_space(config.space)
-    check_sampler(config, space)
     if config.data is not None:
         digest = userdata.file_sha256(config.data)
         if config.data_sha256 and digest != config.data_sha256:

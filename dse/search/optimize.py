@@ -108,6 +108,7 @@ def run_study(
     *,
     workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
+    sampler_factory: Callable[..., optuna.samplers.BaseSampler] = make_sampler,
 ) -> Progress:
     """Search until the study holds its target of trainings or the timeout passes, then
     confirm the front.
@@ -119,9 +120,11 @@ def run_study(
 
     Ctrl-C raises KeyboardInterrupt at the next safe point (never inside a storage write):
     the trials asked but not told are failed, the worker processes are stopped.
+    ``sampler_factory(inputs, batch, previous)`` builds each batch's sampler (the benchmarks
+    pass :func:`make_sampler` with other settings).
     """
     config = inputs.config
-    sampler = make_sampler(inputs, 0)
+    sampler = sampler_factory(inputs, 0)
     limit = training_limit(sampler)  # grid, ehvi: every network once at most
     target = training_target(study) if limit is None else min(training_target(study), limit)
     with warnings.catch_warnings():
@@ -157,7 +160,7 @@ def run_study(
                 elif (want > 0 and len(pending) < PIPELINE_DEPTH and not progress.stalled
                         and time.monotonic() < deadline
                         and batch_size(sampler, next_batch, want) > 0):
-                    sampler = study.sampler = make_sampler(inputs, next_batch, sampler)
+                    sampler = study.sampler = sampler_factory(inputs, next_batch, sampler)
                     batch = _ask(inputs, study, pool, next_batch,
                                  [None] * batch_size(sampler, next_batch, want), done,
                                  trainings)

@@ -10,7 +10,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from dse.config import ACCURACY_OBJECTIVES, AUTO_SAMPLER, SearchConfig
 from dse.errors import DseError
-from dse.search.ehvi import EhviSampler
+from dse.search.ehvi import TRAINING_COST_EXPONENT, EhviSampler
 from dse.space import SearchSpace
 from dse.training import derived_seed
 
@@ -38,7 +38,8 @@ def _ehvi_models(config: SearchConfig) -> bool:
 
 def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
     """Refuse, before the first trial, a sampler that cannot run: a missing package, or a
-    grid too large to enumerate."""
+    grid too large to enumerate. A search checks it before it opens its study (``runner.run``);
+    reading a study's inputs (an export) does not, as it never samples."""
     name = sampler_name(config)
     if name == "gp":
         for package, why in (("torch", "its Gaussian process"), ("scipy", "its optimizer")):
@@ -60,17 +61,20 @@ def check_sampler(config: SearchConfig, space: SearchSpace) -> None:
 
 
 def make_sampler(inputs: SearchInputs, batch: int,
-                 previous: optuna.samplers.BaseSampler | None = None) -> optuna.samplers.BaseSampler:
+                 previous: optuna.samplers.BaseSampler | None = None, *,
+                 training_cost_exponent: float = TRAINING_COST_EXPONENT
+                 ) -> optuna.samplers.BaseSampler:
     """The sampler a config names, for ask batch ``batch``. Its seed moves on with the batch,
     so neither the next batch nor a resumed run re-proposes earlier start-up draws.
-    ``previous`` (the last batch's) lends what it computed once: ehvi's priced space."""
+    ``previous`` (the last batch's) lends what it computed once: ehvi's priced space.
+    ``training_cost_exponent`` is ehvi's (the benchmarks vary it)."""
     config = inputs.config
     seed = derived_seed(config.seed, batch)
     name = sampler_name(config)
     if name == "ehvi":
         if isinstance(previous, EhviSampler):
-            return previous.for_batch(batch, seed)
-        return EhviSampler(inputs, batch, seed)
+            return previous.for_batch(batch)
+        return EhviSampler.from_inputs(inputs, batch, training_cost_exponent=training_cost_exponent)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
                                           n_startup_trials=10)

@@ -5,7 +5,8 @@ What a study stores (user attributes): ``dse_config`` (the config's identity), `
 (the resolved profile and space, and the data's fingerprint: editing a profile between two
 runs must not mix old and new budgets in one study), ``dse_trainings`` (the target: how many
 networks to train, so a worker that joins knows when the study is done) and
-``dse_confirmations`` (the extra-seed scores of the networks near the front).
+``dse_confirm:<network>`` (the extra-seed scores of a network near the front:
+:mod:`dse.seeds`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dse.search.storage import masked_url, open_storage
 CONFIG_ATTR = "dse_config"
 INPUTS_ATTR = "dse_inputs"
 TARGET_ATTR = "dse_trainings"
-CONFIRMATIONS_ATTR = "dse_confirmations"
 
 
 def open_study(inputs: SearchInputs, storage: str, study_name: str, *,
@@ -108,20 +108,59 @@ def _changes(old: Any, new: Any, prefix: str = "") -> list[str]:
 def stored_config(storage: str, study_name: str, **overrides: Any) -> SearchConfig:
     """The config a study was created with, so a worker needs only storage and study name.
     Reads the storage only: a mistyped URL creates nothing."""
-    summaries = optuna.study.get_all_study_summaries(open_storage(storage, create=False),
-                                                     include_best_trial=False)
+    summaries = _summaries(open_storage(storage, create=False))
     for summary in summaries:
         if summary.study_name == study_name and CONFIG_ATTR in summary.user_attrs:
             return SearchConfig.from_identity(summary.user_attrs[CONFIG_ATTR], **overrides)
-    names = ", ".join(shown_name(s.study_name) for s in summaries) or "none"
-    raise DseError(f"No dse study named {study_name!r} in {masked_url(storage)}. "
-                   f"Studies there: {names}.")
+    raise _missing(study_name, {storage: summaries})
 
 
 def load_studies(storage: str, names: list[str]) -> list[optuna.Study]:
-    """dse studies to read (dashboards): each checked to exist, nothing created."""
+    """dse studies to read from one storage (an export): each checked to exist, nothing
+    created."""
+    return [study for _, study in find_studies([storage], names)]
+
+
+def find_studies(storages: list[str], names: list[str]) -> list[tuple[str, optuna.Study]]:
+    """dse studies to read from one or more storages (a dashboard comparing runs, each with
+    its own ``study.db``), nothing created: every name is looked up in every storage, and each
+    (storage, study) found is returned, by name, then storage, in the order given. A name no
+    storage holds is refused, and so is a storage that holds none of the names."""
+    storages = list(dict.fromkeys(storages))
+    backends = {url: open_storage(url, create=False) for url in storages}
+    held = {url: _summaries(backend) for url, backend in backends.items()}
+    dse_names = {url: {s.study_name for s in summaries if CONFIG_ATTR in s.user_attrs}
+                 for url, summaries in held.items()}
     for name in names:
-        stored_config(storage, name)  # a clear error for a missing or foreign study
-    backend = open_storage(storage, create=False)
-    return [optuna.load_study(study_name=name, storage=backend) for name in names]
+        if not any(name in dse_names[url] for url in storages):
+            raise _missing(name, held)
+    for url in storages:
+        if not dse_names[url] & set(names):
+            raise DseError(f"Storage {masked_url(url)!r} holds none of the studies named "
+                           f"({', '.join(names)}); studies there: {_listed(held[url])}. Name "
+                           f"one with --study, or leave the storage out.")
+    return [(url, optuna.load_study(study_name=name, storage=backends[url]))
+            for name in names for url in storages if name in dse_names[url]]
+
+
+def _summaries(backend: optuna.storages.BaseStorage) -> list[optuna.study.StudySummary]:
+    return optuna.study.get_all_study_summaries(backend, include_best_trial=False)
+
+
+def _listed(summaries: list[optuna.study.StudySummary]) -> str:
+    """The names of a storage's studies, safe to print (another person may have chosen them)."""
+    return ", ".join(shown_name(s.study_name) for s in summaries) or "none"
+
+
+def _missing(name: str, held: dict[str, list[optuna.study.StudySummary]]) -> DseError:
+    """A study name that no storage holds: the storages searched (passwords masked) and the
+    studies each holds."""
+    if len(held) == 1:
+        [(url, summaries)] = held.items()
+        return DseError(f"No dse study named {name!r} in {masked_url(url)}. "
+                        f"Studies there: {_listed(summaries)}.")
+    searched = "; ".join(f"{masked_url(url)} (studies there: {_listed(summaries)})"
+                         for url, summaries in held.items())
+    return DseError(f"No dse study named {name!r} in any of the {len(held)} storages given: "
+                    f"{searched}.")
 

@@ -6,7 +6,8 @@ For each profile's core, 24 hold-out architectures (LSTM and GRU, 1-3 layers, 8-
 the three dtypes; none in dse calibrate's grid; the motion task's shape, T = 48, three times
 the longest window the fit saw) are exported untrained, cross-compiled, emulated, and
 compared with what the cost model predicts for the profile's dse-c runtime. Goals: cycles
-within 10 % for every architecture (median within 5 %), flash and static RAM within 2 %.
+within 10 % for every architecture (median within 5 %), flash within 2 %, RAM (the state
+struct and the stack an inference uses) within 5 %.
 """
 
 from __future__ import annotations
@@ -52,11 +53,9 @@ def main() -> None:
         errors: dict[str, list[float]] = {"cycles": [], "flash": [], "ram": []}
         for sample in samples:
             report = estimate(sample.arch, profile, runtime="dse-c")
-            runtime = profile.runtime_named("dse-c")
-            static_ram = report.ram_bytes - runtime.reserve_ram_bytes
             row = {"cycles": (report.latency_cycles, sample.cycles),
                    "flash": (report.flash_bytes, sample.flash_bytes),
-                   "ram": (static_ram, sample.static_ram_bytes)}
+                   "ram": (report.ram_bytes, sample.static_ram_bytes + sample.stack_bytes)}
             for key, (predicted, measured) in row.items():
                 errors[key].append(predicted / measured - 1)
             print(f"{sample.arch.text:<14}{sample.arch.dtype:<8}"
@@ -64,7 +63,7 @@ def main() -> None:
                   f"{100 * errors['cycles'][-1]:>+7.1f}%{row['flash'][0]:>11,}{row['flash'][1]:>10,}"
                   f"{100 * errors['flash'][-1]:>+6.1f}%{row['ram'][0]:>9,}{row['ram'][1]:>9,}"
                   f"{100 * errors['ram'][-1]:>+6.1f}%")
-        for key, goal in (("cycles", 0.10), ("flash", 0.02), ("ram", 0.02)):
+        for key, goal in (("cycles", 0.10), ("flash", 0.02), ("ram", 0.05)):
             worst = max(abs(e) for e in errors[key])
             median = statistics.median(abs(e) for e in errors[key])
             verdict = "met" if worst <= goal and (key != "cycles" or median <= 0.05) else "NOT met"

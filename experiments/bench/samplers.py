@@ -37,6 +37,7 @@ import tempfile
 import time
 from concurrent.futures import Future
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,7 @@ from exhaustive import Row, network_scores, truth  # same folder
 from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d, non_dominated
 from dse.search import ehvi, open_study, pool, resolve, run_study
+from dse.search.samplers import make_sampler
 
 SAMPLERS = ["random", "tpe", "gp", "ehvi"]
 
@@ -109,12 +111,14 @@ def mean_truth(tables: list[dict[str, Row]]) -> dict[str, Row]:
             for key, row in tables[0].items()}
 
 
-def search(config: SearchConfig, scores: dict[str, dict]) -> set[str]:
-    """Keys of the candidates a real search with ``config`` scores, trainings from the truth."""
+def search(config: SearchConfig, scores: dict[str, dict], exponent: float) -> set[str]:
+    """Keys of the candidates a real search with ``config`` scores, trainings from the truth;
+    ``exponent`` is ehvi's training-cost exponent."""
     with tempfile.TemporaryDirectory() as folder:
         inputs = resolve(config)
         study = open_study(inputs, f"sqlite:///{folder}/s.db", "bench")
-        run_study(inputs, study)
+        run_study(inputs, study,
+                  sampler_factory=partial(make_sampler, training_cost_exponent=exponent))
         return {t.user_attrs["key"] for t in study.trials
                 if t.state == optuna.trial.TrialState.COMPLETE}
 
@@ -131,7 +135,6 @@ def main() -> None:
                         help="value each run at its own seed's truth or at the seeds' means")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    default_exponent = ehvi.TRAINING_COST_EXPONENT
 
     start = time.perf_counter()
     truths = {}
@@ -150,15 +153,16 @@ def main() -> None:
         for share in args.shares:
             trainings = max(2, round(share * networks))
             ratios, recovered, seconds, training = [], [], [], []
-            name, _, exponent = sampler.partition("@")  # ehvi@0: no training-time weighting
-            ehvi.TRAINING_COST_EXPONENT = float(exponent or default_exponent)
+            name, _, power = sampler.partition("@")  # ehvi@0: no training-time weighting
+            exponent = float(power or ehvi.TRAINING_COST_EXPONENT)
             for config, table, scores in truths.values():
                 valued = means if args.against == "means" else table
                 pool.start_pool = lambda inputs, workers, s=scores: TruthPool(s)
                 began = time.perf_counter()
                 oracle_knows = {"oracle": valued, "mean-oracle": means}
                 found = (greedy_oracle(oracle_knows[name], trainings) if name in oracle_knows
-                         else search(replace(config, sampler=name, trainings=trainings), scores))
+                         else search(replace(config, sampler=name, trainings=trainings), scores,
+                                     exponent))
                 seconds.append(time.perf_counter() - began)
                 ratio, share_found = quality(found, valued)
                 ratios.append(ratio)
