@@ -24,6 +24,16 @@ def dse():
     return run_dse
 
 
+def refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, one line on stderr holding every fragment, no traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
 def need(package: str):
     """``package``, imported; a skip where it is missing, but a failure in CI, which
     installs every test dependency (a test that hides is a defect)."""

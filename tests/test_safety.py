@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import refused
 
 from dse.errors import DseError
 from dse.experiment import load_experiment
@@ -22,16 +23,6 @@ FAST = ["--space", "small", "--trainings", "2", "--epochs", "1", "--no-progress"
 def dse(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dse.cli", *args], capture_output=True,
                           text=True, cwd=cwd, timeout=timeout)
-
-
-def refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    """Exit 2, one line on stderr holding every fragment, no traceback."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 def files_under(folder: Path) -> set[Path]:

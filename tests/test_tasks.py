@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from dse.errors import DseError
+from dse.errors import DseError, DseWarning
 from dse.tasks import available_tasks, load_task
-from dse.userdata import load_npz
+from dse.userdata import load_npz, read_npz
 
 
 @pytest.mark.parametrize("name", ["motion", "temporal_order", "anomaly"])
@@ -83,3 +85,42 @@ def test_missing_or_unreadable_file(tmp_path) -> None:
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(DseError, match="not a readable .npz archive"):
         load_npz(tmp_path / "text.npz")
+
+
+X60 = np.random.default_rng(0).normal(size=(60, 12, 3))
+
+
+@pytest.mark.parametrize(("y", "message"), [
+    (np.arange(60) % 3 + 1, r"'y_train' has labels 1, 2, 3 but no 0; labels must be 0..K-1.*"
+                            r"np.unique\(y_train, return_inverse=True\)"),
+    (np.array(["a", "b", "c"] * 20), r"'y_train' holds text labels.*np.unique\(y_train, "
+                                     r"return_inverse=True\).*classes=classes"),
+    (np.zeros(60, int), r"one\.npz: 'y_train' holds a single class \(label 0\); a classifier "
+                        r"needs at least 2"),
+])
+def test_labels_that_are_not_0_to_k_minus_1(tmp_path, y, message: str) -> None:
+    with pytest.raises(DseError, match=message):
+        load_npz(save(tmp_path / "one.npz", X_train=X60, y_train=y))
+
+
+def test_the_loader_takes_class_names(tmp_path) -> None:
+    path = save(tmp_path / "n.npz", X_train=X60, y_train=np.arange(60) % 3,
+                classes=np.array(["sit", "walk", "run"]))
+    assert read_npz(path).classes == ("sit", "walk", "run")
+    assert load_npz(path).classes == 3
+    unused = save(tmp_path / "u.npz", X_train=X60, y_train=np.arange(60) % 3,
+                  classes=np.array(["sit", "walk", "run", "jump"]))
+    with pytest.raises(DseError, match=r"class 3 \('jump' in 'classes'\) has no samples"):
+        load_npz(unused)
+
+
+def test_fewer_timesteps_than_features_warns(tmp_path) -> None:
+    """[N, channels, T] saved as is reads as T = channels: a warning, not an error (a short
+    window of many features may be meant); [N, T, F] with T >= F warns nothing."""
+    path = save(tmp_path / "nct.npz", X_train=X60.transpose(0, 2, 1), y_train=np.arange(60) % 3)
+    with pytest.warns(DseWarning, match=r"nct\.npz: 'X_train' has shape \(60, 3, 12\).*"
+                                        r"X\.transpose\(0, 2, 1\)"):
+        load_npz(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_npz(save(tmp_path / "ntf.npz", X_train=X60, y_train=np.arange(60) % 3))
