@@ -139,6 +139,7 @@ class CostReport:
     dtype: str
     profile: str
     runtime: str
+    basis: str  # "fitted to emulation" (the runtime's constants) or "estimate"
     convention: str
     ram_mode: str
     params: int
@@ -501,6 +502,7 @@ def estimate(
         dtype=arch.dtype,
         profile=profile.name,
         runtime=profile.runtime_named(runtime).name,
+        basis=profile.runtime_named(runtime).basis,
         convention=convention,
         ram_mode=ram_mode,
         params=int(cost.params[0]),

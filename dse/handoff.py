@@ -29,8 +29,9 @@ def request_from_study(study_name: str, storage: str, *, row: int | None = None,
                        arch: str | None = None, dtype: str | None = None,
                        profile: str | None = None, **options: Any) -> ExportRequest:
     """The ``row``-th row (from 1) of the study's Pareto front, or ``arch`` in ``dtype``
-    (default int8) as the study trained it. ``profile`` prices it (default: the study's);
-    ``options`` are the request's own (formats, prefix, seeds, budget, runtime)."""
+    (default int8) as the study trained it. ``profile`` prices it (default: the study's, with
+    the study's runtime and budgets); ``options`` are the request's own (formats, prefix,
+    seeds, budget, runtime)."""
     if (row is None) == (arch is None):
         raise DseError("dse export --study: give either --row N (the N-th row of its "
                        "pareto.csv) or --arch A with --dtype D.")
@@ -51,10 +52,12 @@ def request_from_study(study_name: str, storage: str, *, row: int | None = None,
              "accuracy_quantized_mean": float(chosen["accuracy_quantized_mean"]),
              "seeds": int(chosen["seeds"]),
              "trial": int(chosen["number"]), "study": study_name}
+    pricing = load_profile(profile) if profile else inputs.profile
+    if options.get("runtime") is None and pricing.name == inputs.profile.name:
+        options["runtime"] = config.runtime  # priced as the study priced it
     return ExportRequest(
         arch=network, data=data, data_label=config.task or Path(str(config.data)).name,
-        seed=config.seed, search_score=score,
-        profile=load_profile(profile) if profile else inputs.profile,
+        seed=config.seed, search_score=score, profile=pricing, budgets=config.budgets,
         ram_mode=inputs.space.ram_mode,
         source={"study": study_name, "trial": int(chosen["number"]), "row": row}, **options)
 

@@ -58,3 +58,18 @@ def _cell(value: object, spec: str = "") -> str:
 def kib(n_bytes: float) -> str:
     """Bytes as KiB with one decimal, e.g. ``97.7 KiB``."""
     return f"{n_bytes / 1024:,.1f} KiB"
+
+
+def priced_by(runtime: str, basis: str) -> str:
+    """What a cost figure is: ``dse-c, fitted to emulation`` or ``tflm-cmsis-nn, estimate``
+    (a runtime dse neither generates nor runs; its constants are engineering estimates)."""
+    return f"{runtime}, {basis}"
+
+
+def basis_note(runtime: str, basis: str) -> str:
+    """One sentence saying where a runtime's figures come from."""
+    if basis == "estimate":
+        return (f"{runtime} is an estimate: dse neither generates nor runs it, and its "
+                f"constants are engineering estimates; 'dse export' writes dse-c")
+    return (f"{runtime} is the C 'dse export' writes; its constants are {basis} of it "
+            f"(dse calibrate; an instruction-accurate emulation, not a board measurement)")

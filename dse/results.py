@@ -25,7 +25,7 @@ COLUMNS = [  # the file-format spec (docs/file-formats.md), then the extras
     "number", "arch", "dtype", "state", "accuracy", "accuracy_quantized", "latency_ms",
     "flash_bytes", "ram_bytes", "energy_uj", "feasible", "violations",
     "cell", "layers", "cells", "params", "macc", "trained", "reused_from", "variant_of",
-    "diverged", "train_seconds", "worker",
+    "diverged", "train_seconds", "worker", "runtime", "cost_basis",
 ]
 SEED_COLUMNS = ["accuracy_mean", "accuracy_std", "accuracy_quantized_mean",
                 "accuracy_quantized_std", "seeds"]  # over the search's and confirming seeds

@@ -22,8 +22,9 @@ from tqdm import tqdm
 from dse import dashboard, results
 from dse.config import SearchConfig
 from dse.errors import DseError
-from dse.hardware import load_profile
+from dse.hardware import Runtime, load_profile
 from dse.paths import child_dir, name_from, prepare_dir, writable_file
+from dse.report import priced_by
 from dse.search import CONFIG_ATTR, Progress, open_study, resolve, run_study
 from dse.search.samplers import check_sampler
 from dse.search.storage import masked_url
@@ -41,6 +42,7 @@ class RunOutputs:
     out_dir: Path
     trials: pd.DataFrame
     pareto: pd.DataFrame
+    runtime: Runtime  # the runtime the costs were priced for
     interrupted: bool = False
 
 
@@ -148,7 +150,13 @@ def write_outputs(study: optuna.Study, storage: str, out_dir: Path, *,
     _write(out_dir, lambda: dashboard.build_dashboard([study_view(study, frame)],
                                                       out_dir / "dashboard.html"))
     return RunOutputs(study.study_name, storage, out_dir, frame, results.pareto_frame(frame),
-                      interrupted)
+                      priced_runtime(study), interrupted)
+
+
+def priced_runtime(study: optuna.Study) -> Runtime:
+    """The runtime a study's costs are priced for (its config's, or its profile's default)."""
+    config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
+    return load_profile(config.profile).runtime_named(config.runtime)
 
 
 def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashboard.StudyView:
@@ -156,9 +164,10 @@ def study_view(study: optuna.Study, trials: pd.DataFrame | None = None) -> dashb
     config = SearchConfig.from_identity(study.user_attrs[CONFIG_ATTR])
     profile = load_profile(config.profile)
     limits = config.budgets.over(profile.budgets).limits(profile)
+    runtime = profile.runtime_named(config.runtime)
     return dashboard.StudyView(
         name=study.study_name,
-        profile=f"{profile.name} ({profile.runtime_named(config.runtime).name})",
+        profile=f"{profile.name} ({priced_by(runtime.name, runtime.basis)})",
         task=config.task or Path(str(config.data)).name,
         flash_limit_bytes=int(limits["flash_bytes"] or profile.flash_bytes),
         ram_limit_bytes=int(limits["ram_bytes"] or profile.ram_bytes),

@@ -212,6 +212,10 @@ def test_export_from_a_study_row_writes_a_checked_folder(tmp_path) -> None:
     assert report["source"]["study"] == "s" and report["search"]["trial"] == first["number"]
     assert report["search"]["accuracy_quantized"] == first["accuracy_quantized"]
     assert report["cost"]["profile"] == "stm32l4" and report["cost"]["estimate"] is True
+    # priced as the search priced it: the profile's default, the C this export writes
+    assert (report["cost"]["runtime"], report["cost"]["basis"]) == ("dse-c", "fitted to emulation")
+    assert report["cost"]["latency_ms"] == pytest.approx(first["latency_ms"])
+    assert report["cost_generated"] is None
     assert report["checks"]["c_host"]["checked"] and report["checks"]["c_host"]["identical"]
     for name, digest in report["files"].items():
         import hashlib
@@ -221,6 +225,33 @@ def test_export_from_a_study_row_writes_a_checked_folder(tmp_path) -> None:
     assert make.returncode == 0 and "warning" not in make.stderr, make.stderr
     example = subprocess.run(["./model"], cwd=tmp_path / "out", capture_output=True, text=True)
     assert example.returncode == 0 and example.stdout.startswith("class ")
+
+
+def test_an_export_from_a_study_prices_as_the_study_did(tmp_path) -> None:
+    """A study priced for TFLite Micro (an estimate) and under a latency budget: the export
+    reports that runtime with the study's budget, and the C it writes (dse-c) beside it."""
+    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "3", "--epochs",
+              "1", "--confirm-seeds", "0", "--runtime", "tflm-cmsis-nn", "--max-latency-ms",
+              "4", "--study", "t", "--no-progress", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "cost model of tflm-cmsis-nn, estimate" in run.stdout
+    import pandas as pd
+
+    trials = pd.read_csv(tmp_path / "runs" / "t" / "trials.csv")
+    assert set(trials["runtime"]) == {"tflm-cmsis-nn"} and set(trials["cost_basis"]) == {"estimate"}
+    done = dse("export", "--study", "t", "--row", "1", "--out", "out", *QUICK, "--format", "c",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "out" / "export.json").read_text())
+    first = pd.read_csv(tmp_path / "runs" / "t" / "pareto.csv").iloc[0]
+    cost, generated = report["cost"], report["cost_generated"]
+    assert (cost["runtime"], cost["basis"]) == ("tflm-cmsis-nn", "estimate")
+    assert cost["latency_ms"] == pytest.approx(first["latency_ms"])
+    assert cost["constraints"]["latency_ms"] == pytest.approx(first["latency_ms"] - 4)
+    assert (generated["runtime"], generated["basis"]) == ("dse-c", "fitted to emulation")
+    assert generated["latency_ms"] != cost["latency_ms"]
+    note = [line for line in done.stdout.splitlines() if line.startswith("note: priced for")]
+    assert len(note) == 1 and f"{generated['latency_ms']:.2f} ms" in note[0]
 
 
 def test_direct_export_and_its_text_output(tmp_path) -> None:

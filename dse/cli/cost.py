@@ -19,7 +19,7 @@ from dse.cli.common import (
 from dse.config import SETTINGS
 from dse.cost import CONVENTIONS, RAM_MODES, CostReport, estimate
 from dse.hardware import HardwareProfile, load_profile
-from dse.report import table
+from dse.report import basis_note, priced_by, table
 
 
 def add_parsers(verbs: Verbs) -> None:
@@ -80,8 +80,8 @@ def format_cost(report: CostReport, profile: HardwareProfile, F: int, T: int, K:
     """The ``dse cost`` text: per-layer table, totals against the budgets, verdict."""
     runtime = profile.runtime_named(report.runtime)
     head = (f"{report.arch} ({report.dtype}) on {profile.name} ({profile.part}, {profile.core} "
-            f"@ {profile.clock_hz / 1e6:g} MHz) with {runtime.name}   F={F} T={T} K={K}   "
-            f"{report.convention} params, {report.ram_mode} RAM")
+            f"@ {profile.clock_hz / 1e6:g} MHz) with {priced_by(runtime.name, report.basis)}   "
+            f"F={F} T={T} K={K}   {report.convention} params, {report.ram_mode} RAM")
     rows = [
         [layer.name, layer.inputs, layer.cells, layer.params, layer.macc, layer.flash_bytes,
          layer.output_bytes, layer.latency_ms, f"{100 * layer.latency_ms / report.latency_ms:.1f}%"]
@@ -96,14 +96,16 @@ def format_cost(report: CostReport, profile: HardwareProfile, F: int, T: int, K:
         f"flash    {report.flash_bytes:>10,} B = model {report.model_flash_bytes:,} + runtime "
         f"reserve {runtime.reserve_flash_bytes:,}   of {profile.flash_bytes:,} B "
         f"({100 * report.flash_bytes / profile.flash_bytes:.1f}%)",
-        f"RAM      {report.ram_bytes:>10,} B = peak {report.ram_bytes - runtime.reserve_ram_bytes:,}"
-        f" + runtime reserve {runtime.reserve_ram_bytes:,}   of {profile.ram_bytes:,} B "
-        f"({100 * report.ram_bytes / profile.ram_bytes:.1f}%)",
+        f"RAM      {report.ram_bytes:>10,} B = "
+        + ("the state struct and the stack   " if runtime.layout == "dse-c" else
+           f"peak {report.ram_bytes - runtime.reserve_ram_bytes:,} + runtime reserve "
+           f"{runtime.reserve_ram_bytes:,}   ")
+        + f"of {profile.ram_bytes:,} B ({100 * report.ram_bytes / profile.ram_bytes:.1f}%)",
         f"latency  {report.latency_ms:>10,.3f} ms ({report.latency_cycles:,.0f} cycles at "
         f"{profile.clock_hz / 1e6:g} MHz)",
         f"energy   {report.energy_uj:>10,.1f} uJ per inference at {profile.active_power_mw:g} mW",
         "",
-        "(estimates from the cost model; 'dse measure' runs the exported C in an emulator)",
+        f"({basis_note(runtime.name, report.basis)})",
         "",
     ]
     if report.fits:

@@ -14,7 +14,7 @@ from dse.errors import DseError
 from dse.export.bundle import FORMATS, ExportRequest
 from dse.export.final import FINAL_SEEDS
 from dse.hardware import HardwareProfile, load_profile
-from dse.report import kib, table
+from dse.report import kib, priced_by, table
 
 
 def add_parsers(verbs: Verbs) -> None:
@@ -137,10 +137,15 @@ def _cmd_export(args: argparse.Namespace) -> None:
             print(f"{label}: equal to the numpy network on {check['windows']} test windows "
                   f"(max relative difference {check['max_relative_difference']:.1e})")
     if report["cost"]:
-        cost = report["cost"]
-        print(f"cost-model estimate on {cost['profile']} ({cost['runtime']}): "
+        cost, generated = report["cost"], report["cost_generated"]
+        print(f"cost model on {cost['profile']} ({priced_by(cost['runtime'], cost['basis'])}): "
               f"{cost['latency_ms']:.2f} ms, {kib(cost['flash_bytes'])} flash, "
               f"{kib(cost['ram_bytes'])} RAM")
+        if generated:
+            print(f"note: priced for {cost['runtime']} ({cost['basis']}, "
+                  f"{cost['latency_ms']:.2f} ms), which dse does not generate; the C written "
+                  f"here is {generated['runtime']} ({generated['basis']}): "
+                  f"{generated['latency_ms']:.2f} ms")
     print(f"files: {', '.join(report['files'])}, export.json")
     if measured:
         print()
@@ -203,7 +208,8 @@ def format_measurement(result: dict) -> str:
         f"{result['arch']} ({result['dtype']}) on {result['profile']}: {result['core']}, "
         f"image {result['elf']}",
         "",
-        table(["", f"predicted ({result['runtime']})", "measured (emulated)", "ratio"], rows,
+        table(["", f"predicted ({priced_by(result['runtime'], result['cost_basis'])})",
+               "measured (emulated)", "ratio"], rows,
               formats=["", "", "", ".3f"]),
         "",
         f"RAM measured = {measured['static_ram_bytes']:,} B static + {measured['stack_bytes']:,} B "

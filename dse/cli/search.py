@@ -16,7 +16,7 @@ from dse.config import (
     SETTINGS,
     WORKERS,
 )
-from dse.report import kib, table
+from dse.report import basis_note, kib, priced_by, table
 
 OUT_HELP = "the parent folder: the outputs go to OUT/<study>/ (default runs)"
 
@@ -168,6 +168,8 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
         "feasible": int(trials["feasible"].sum()),
         "trained": int(trials["trained"].sum()),
         "confirmed": int(trials.loc[trials["seeds"] > 1, "arch"].nunique()),
+        "runtime": outputs.runtime.name,
+        "cost_basis": outputs.runtime.basis,
         "pareto": outputs.pareto[PARETO_TABLE].to_dict(orient="records"),
     }
     if as_json:
@@ -180,7 +182,9 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
              r["accuracy_quantized_std"], r["seeds"], r["latency_ms"], kib(r["flash_bytes"]),
              kib(r["ram_bytes"]), r["energy_uj"]] for r in summary["pareto"]]
     print(f"Pareto front ({len(rows)} candidates; accuracies are means over the seeds, +- their "
-          f"standard deviation; latency, flash, RAM and energy are cost-model estimates):")
+          f"standard deviation; latency, flash, RAM and energy from the cost model of "
+          f"{priced_by(summary['runtime'], summary['cost_basis'])}):")
+    print(f"({basis_note(summary['runtime'], summary['cost_basis'])})")
     print(table(["arch", "dtype", "accuracy", "acc (quant)", "+-", "seeds", "latency ms",
                  "flash", "RAM", "energy uJ"], rows,
                 formats=["", "", ".3f", ".3f", ".3f", "", ",.2f", "", "", ",.1f"]))

@@ -33,7 +33,7 @@ from dse.export import onnx as onnx_export
 from dse.export import torch as torch_export
 from dse.export import verify
 from dse.export.final import FINAL_BUDGET, FINAL_SEEDS, train_final
-from dse.hardware import HardwareProfile
+from dse.hardware import Budgets, HardwareProfile
 from dse.paths import prepare_dir
 from dse.tasks import Dataset
 from dse.training import Budget, accuracy_of
@@ -63,7 +63,8 @@ class ExportRequest:
     budget: Budget = FINAL_BUDGET
     search_score: dict[str, Any] | None = None  # what the search gave this network
     profile: HardwareProfile | None = None  # for the cost-model report
-    runtime: str | None = None
+    runtime: str | None = None  # the runtime priced: a study's, or the profile's default
+    budgets: Budgets | None = None  # a study's budgets (the profile's fill in the rest)
     ram_mode: str = "window"
     source: dict[str, Any] = field(default_factory=dict)  # study, trial or "direct"
 
@@ -144,7 +145,8 @@ def export(request: ExportRequest, out_dir: Path, *, force: bool = False) -> dic
         "accuracy": accuracies,
         "search": request.search_score,
         "quantization": _quantization(integer),
-        "cost": _cost(request),
+        "cost": _cost(request, request.runtime),
+        "cost_generated": _generated_cost(request),
         "checks": checks,
         "seconds": round(time.perf_counter() - start, 3),
         "versions": {"dse": _version(), "numpy": np.__version__},
@@ -240,12 +242,23 @@ def _quantization(integer: quantize.IntNetwork | None) -> dict[str, Any] | None:
                         "weight_scales_h": list(layer.w_scale_h)} for layer in integer.layers]}
 
 
-def _cost(request: ExportRequest) -> dict[str, Any] | None:
+def _cost(request: ExportRequest, runtime: str | None) -> dict[str, Any] | None:
+    """The cost model's report for ``runtime`` on the request's profile, if it has one."""
     if request.profile is None:
         return None
-    report = estimate(request.arch, request.profile, runtime=request.runtime,
-                      ram_mode=request.ram_mode)  # type: ignore[arg-type]
+    report = estimate(request.arch, request.profile, runtime=runtime, ram_mode=request.ram_mode,  # type: ignore[arg-type]
+                      budgets=request.budgets)
     return dict(report.to_dict(), estimate=True)
+
+
+def _generated_cost(request: ExportRequest) -> dict[str, Any] | None:
+    """Where the runtime priced is not the C written here (a TFLite Micro estimate, say):
+    the cost of dse-c, the code this export writes, on the same profile."""
+    profile = request.profile
+    if (profile is None or "dse-c" not in profile.runtimes
+            or profile.runtime_named(request.runtime).name == "dse-c"):
+        return None
+    return _cost(request, "dse-c")
 
 
 def _sha256(path: Path) -> str:

@@ -138,6 +138,7 @@ def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = Non
         "core": core.name,
         "profile": profile.name,
         "runtime": report.runtime,
+        "cost_basis": report.basis,
         "arch": arch.text,
         "dtype": arch.dtype,
         "measured": measured,

@@ -52,6 +52,8 @@ def cost_attrs(arch: Architecture, report: CostReport) -> dict[str, Any]:
         "ram_bytes": report.ram_bytes,
         "latency_ms": report.latency_ms,
         "energy_uj": report.energy_uj,
+        "runtime": report.runtime,
+        "cost_basis": report.basis,
         "feasible": report.fits,
         "violations": "; ".join(f"{k} +{v:,.6g}" for k, v in report.violations.items()),
         "trained": False,
