@@ -8,6 +8,19 @@ from dataclasses import dataclass
 from dse.errors import DseError
 from dse.hardware import HardwareProfile
 
+RAM_ORIGIN = 0x20000000  # every image: code and constants at 0x0, SRAM here
+
+
+@dataclass(frozen=True)
+class Memory:
+    """How much flash (at 0x0) and SRAM (at ``RAM_ORIGIN``) a machine has."""
+
+    flash_bytes: int
+    ram_bytes: int
+
+
+GENERIC_MEMORY = Memory(4 << 20, 1 << 20)  # the measuring image's map; unicorn maps this
+
 
 @dataclass(frozen=True)
 class Core:
