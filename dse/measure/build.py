@@ -1,6 +1,7 @@
 """Cross-compile an export for a core: the model, dse's harness and startup, linked for the
 generic memory map; the flash and static RAM of the linked image split between the model's
-part (model.c and the library code it pulls in) and the harness's, from the linker map."""
+part (model.c and the library code it pulls in) and the harness's, from the linker map. The
+same objects can be linked again for a smaller machine's memory."""
 
 from __future__ import annotations
 
