@@ -84,16 +84,134 @@ def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp
         assert "smlad" not in result["instruction_mix"]
 
 
+QEMU = shutil.which("qemu-system-arm")
+needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"),
+                                reason="no qemu-system-arm")
+
+
+def boot_in_qemu(elf: str, machine: str) -> subprocess.CompletedProcess:
+    """An image run in QEMU here, with semihosting, to its exit."""
+    return subprocess.run([str(QEMU), "-M", machine, "-nographic", "-monitor", "none", "-serial",
+                           "none", "-semihosting-config", "enable=on,target=native", "-kernel",
+                           elf], capture_output=True, text=True, timeout=120)
+
+
 @needs_toolchain
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None and not os.environ.get("CI"),
-                    reason="no qemu-system-arm")
+@needs_qemu
 def test_the_cortex_m4_image_runs_unchanged_in_qemu(exports, tmp_path) -> None:
     done = dse("measure", str(exports["lstm:8"]), "--qemu", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    qemu = json.loads(done.stdout)["qemu"]
-    assert qemu == {"machine": "mps2-an386", "exit_code": 0, "equal_emulated": True}
+    result = json.loads(done.stdout)
+    assert result["qemu"] == {"ran": True, "machine": "mps2-an386", "elf": result["elf"],
+                              "exit_code": 0, "equal_emulated": True, "reason": None}
     text = dse("measure", str(exports["gru:8"]), "--qemu", cwd=tmp_path)
     assert "QEMU (mps2-an386): exit 0, logits the same bits as unicorn's" in text.stdout
+
+
+@needs_toolchain
+@needs_qemu
+def test_a_cortex_m0plus_export_runs_in_qemu_on_the_microbit(tmp_path) -> None:
+    from dse.measure.elf import read_elf
+
+    out = tmp_path / "samd21-gru"
+    done = dse("export", "--arch", "gru:8", "--dtype", "int8", "--task", "motion", "--out",
+               str(out), "--profile", "samd21", *QUICK, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # QEMU behind a script that writes down how it was called, then runs it
+    shim, calls = tmp_path / "bin", tmp_path / "qemu-calls"
+    shim.mkdir()
+    (shim / "qemu-system-arm").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {QEMU} "$@"\n')
+    (shim / "qemu-system-arm").chmod(0o755)
+    env = dict(os.environ, PATH=f"{shim}{os.pathsep}{os.environ['PATH']}")
+    done = dse("measure", str(out), "--qemu", "--json", cwd=tmp_path, env=env)  # on samd21
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    measured, qemu = result["elf"], result["qemu"]
+    assert result["core"] == "cortex-m0plus" and result["logits"]["equal_golden"]
+    assert qemu == {"ran": True, "machine": "microbit", "elf": qemu["elf"], "exit_code": 0,
+                    "equal_emulated": True, "reason": None}
+    called = calls.read_text().split()
+    assert called[called.index("-M") + 1] == "microbit"
+    assert called[called.index("-kernel") + 1] == qemu["elf"]
+    # a second link of the same objects: its stack at the top of the nRF51822's 16 KiB of
+    # SRAM, where the measured image's, at the top of 1 MiB, does not boot on that board
+    assert qemu["elf"] != measured and Path(qemu["elf"]).parent == Path(measured).parent
+    assert read_elf(Path(qemu["elf"])).symbols["__stack_top__"][0] == 0x20000000 + 16 * 1024
+    assert read_elf(Path(measured)).symbols["__stack_top__"][0] == 0x20000000 + (1 << 20)
+    assert boot_in_qemu(measured, "microbit").returncode != 0
+    # what that image prints in QEMU, read here, is the export's golden logits bit for bit
+    booted = boot_in_qemu(qemu["elf"], "microbit")
+    assert booted.returncode == 0, booted.stdout + booted.stderr
+    with np.load(out / "golden.npz") as golden:
+        expected = golden["logits"][:4].astype(np.float32)
+    words = [int(word, 16) for word in (booted.stdout + booted.stderr).split()]
+    printed = np.array(words, np.uint32).reshape(4, expected.shape[1] + 1)[:, :-1]
+    assert np.array_equal(printed, expected.view(np.uint32))
+    text = dse("measure", str(out), "--qemu", cwd=tmp_path)
+    assert ("QEMU (microbit, the same objects linked for its memory): exit 0, logits the same "
+            "bits as unicorn's") in text.stdout
+
+
+@needs_toolchain
+def test_a_core_without_a_qemu_board_is_measured_and_says_why(exports, tmp_path) -> None:
+    why = ("QEMU: not run, QEMU has no cortex-m33 board that boots an image at 0x0 with SRAM "
+           "at 0x20000000")
+    done = dse("measure", str(exports["lstm:8"]), "--profile", "stm32u5", "--qemu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "stm32u5: cortex-m33" in done.stdout and "\ncycles " in done.stdout
+    assert "logits of 4 golden windows: equal to the export's" in done.stdout
+    assert [line for line in done.stdout.splitlines() if "QEMU" in line] == [why]
+    done = dse("measure", str(exports["lstm:8"]), "--profile", "stm32u5", "--qemu", "--json",
+               cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["measured"]["cycles"] > 0 and result["logits"]["equal_golden"]
+    assert result["qemu"] == {"ran": False, "machine": None, "elf": None, "exit_code": None,
+                              "equal_emulated": None, "reason": why.removeprefix("QEMU: not run, ")}
+
+
+@needs_toolchain
+@needs_qemu
+def test_qemu_runs_an_image_exactly_as_big_as_its_board_and_no_bigger(exports, tmp_path) -> None:
+    """The image's flash, static SRAM and stack as unicorn measured them, against boards of
+    that size: exactly enough runs in QEMU; a word short of flash, or of both, is one line
+    saying so, and nothing is linked or run."""
+    from dataclasses import replace
+
+    from dse.measure.cores import CORES, Memory, QemuBoard
+    from dse.measure.elf import read_elf
+    from dse.measure.qemu import cross_check
+    from dse.measure.session import read_export, run_image
+
+    export = read_export(exports["lstm:8"])
+    core = CORES["cortex-m0plus"]
+    m = run_image(export.folder, core, prefix=export.prefix, windows=export.windows[:2],
+                  classes=export.logits.shape[1], work=tmp_path)
+    image = read_elf(m.elf)
+    flash = image.symbols["__flash_end__"][0]
+    static = image.symbols["__bss_end__"][0] - 0x20000000
+    stack = -(-m.stack_peak_bytes // 8) * 8
+    assert 0 < m.stack_bytes < stack < 1024 and 0 < static < 1024
+
+    def on(flash_bytes: int, ram_bytes: int) -> dict:
+        board = QemuBoard("microbit", Memory(flash_bytes, ram_bytes))
+        return cross_check(m.elf, replace(core, qemu_board=board), m.logits,
+                           stack_bytes=m.stack_peak_bytes)
+
+    assert on(flash, static + stack) == {
+        "ran": True, "machine": "microbit", "elf": str(tmp_path / "image-microbit.elf"),
+        "exit_code": 0, "equal_emulated": True, "reason": None}
+    (tmp_path / "image-microbit.elf").unlink()
+    fits_not = "the image does not fit QEMU's microbit: it needs"
+    assert on(flash - 4, static + stack)["reason"] == (
+        f"{fits_not} {flash:,} B of flash (it has {flash - 4:,} B)")
+    assert on(flash - 4, static + stack - 4) == {
+        "ran": False, "machine": "microbit", "elf": None, "exit_code": None,
+        "equal_emulated": None,
+        "reason": f"{fits_not} {flash:,} B of flash (it has {flash - 4:,} B) and "
+                  f"{static + stack:,} B of SRAM, {static:,} B static and {stack:,} B of stack "
+                  f"(it has {static + stack - 4:,} B)"}
+    assert not (tmp_path / "image-microbit.elf").exists()
 
 
 @pytest.mark.parametrize(("args", "message"), [

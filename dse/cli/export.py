@@ -57,7 +57,8 @@ def add_parsers(verbs: Verbs) -> None:
     meas.add_argument("--runtime", help="the runtime to predict with (default: dse-c if the "
                                         "profile has it)")
     meas.add_argument("--qemu", action="store_true",
-                      help="also run the image in QEMU and compare (Cortex-M3, M4, M7)")
+                      help="also run the image in QEMU and compare (Cortex-M0+ on microbit, M3, "
+                           "M4, M7 on MPS2 boards; otherwise says why not)")
     meas.add_argument("--json", action="store_true", help="print one JSON object")
     meas.set_defaults(func=_cmd_measure)
 
@@ -224,13 +225,22 @@ def format_measurement(result: dict) -> str:
     lines += [f"logits of {logits['windows']} golden windows: "
               f"{'equal to' if logits['equal_golden'] else 'NOT equal to'} the export's; {host}"]
     if result["qemu"]:
-        q = result["qemu"]
-        lines.append(f"QEMU ({q['machine']}): exit {q['exit_code']}, logits "
-                     f"{'the same bits' if q['equal_emulated'] else 'DIFFERENT'} as unicorn's")
+        lines.append(_qemu_line(result["qemu"], measured_elf=result["elf"]))
     lines += [
               f"timing table: {result['timing_table']}",
               f"note: {result['note']}"]
     return "\n".join(lines)
+
+
+def _qemu_line(qemu: dict, *, measured_elf: str) -> str:
+    """What the QEMU cross-check gave, or why it could not run."""
+    if not qemu["ran"]:
+        return f"QEMU: not run, {qemu['reason']}"
+    relinked = ", the same objects linked for its memory" if qemu["elf"] != measured_elf else ""
+    if qemu["exit_code"] is None:
+        return f"QEMU ({qemu['machine']}{relinked}): {qemu['reason']}"
+    return (f"QEMU ({qemu['machine']}{relinked}): exit {qemu['exit_code']}, logits "
+            f"{'the same bits' if qemu['equal_emulated'] else 'DIFFERENT'} as unicorn's")
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:

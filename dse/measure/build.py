@@ -1,6 +1,7 @@
 """Cross-compile an export for a core: the model, dse's harness and startup, linked for the
 generic memory map; the flash and static RAM of the linked image split between the model's
-part (model.c and the library code it pulls in) and the harness's, from the linker map."""
+part (model.c and the library code it pulls in) and the harness's, from the linker map. The
+same objects can be linked again for a smaller machine's memory."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import numpy as np
 
 from dse.errors import DseError
 from dse.export.c import float_literal
-from dse.measure.cores import Core
+from dse.measure.cores import GENERIC_MEMORY, Core, Memory
 
 OPTIMIZATION = "-O2"  # what a user ships (docs/measure.md: -Os is smaller and slower)
 COMMON = ("-std=c99", "-ffp-contract=off", "-Wall", "-Wextra", "-pedantic", "-ffunction-sections",
           "-fdata-sections")
 HARNESS_FILES = ("harness.o", "startup.o")
+OBJECTS = ("model.o", *HARNESS_FILES)
+GENERIC_STACK_BYTES = 64 << 10  # at the top of the generic map's SRAM
 KINDS = ("text", "rodata", "data", "bss")
 
 
@@ -69,20 +72,29 @@ def build_image(export_dir: Path, core: Core, work_dir: Path, *, prefix: str,
     firmware = resources.files("dse.measure").joinpath("firmware")
     (work_dir / "harness.c").write_text(harness_source(prefix, windows))
     (work_dir / "startup.c").write_text(firmware.joinpath("startup.c").read_text())
-    (work_dir / "link.ld").write_text(firmware.joinpath("link.ld").read_text())
     flags = [*core.gcc_flags, optimization, *COMMON]
-    sources = {"model.o": export_dir / "model.c", "harness.o": work_dir / "harness.c",
-               "startup.o": work_dir / "startup.c"}
+    sources = dict(zip(OBJECTS, (export_dir / "model.c", work_dir / "harness.c",
+                                 work_dir / "startup.c")))
     for obj, source in sources.items():
         extra = ["-fno-tree-loop-distribute-patterns"] if obj == "startup.o" else []
         _run([gcc, *flags, *extra, f"-I{export_dir}", "-c", str(source), "-o",
               str(work_dir / obj)])
-    elf, link_map = work_dir / "image.elf", work_dir / "image.map"
-    _run([gcc, *core.gcc_flags, "-nostartfiles", "-T", str(work_dir / "link.ld"),
-          "-Wl,--gc-sections", f"-Wl,-Map={link_map}", "--specs=nano.specs",
-          *(str(work_dir / obj) for obj in sources), "-Wl,--start-group", "-lm", "-lc", "-lgcc",
+    elf = link(work_dir, core, GENERIC_MEMORY, stack_bytes=GENERIC_STACK_BYTES, name="image")
+    return Image(elf, core, split_sizes(elf.with_suffix(".map").read_text()))
+
+
+def link(work_dir: Path, core: Core, memory: Memory, *, stack_bytes: int, name: str) -> Path:
+    """Link the objects compiled in ``work_dir`` for ``memory``, the stack at the top of its
+    SRAM: ``name``.elf, with its linker script and map beside it."""
+    script = resources.files("dse.measure").joinpath("firmware", "link.ld.tmpl").read_text()
+    link_script, elf = work_dir / f"{name}.ld", work_dir / f"{name}.elf"
+    link_script.write_text(Template(script).substitute(
+        flash_bytes=memory.flash_bytes, ram_bytes=memory.ram_bytes, stack_bytes=stack_bytes))
+    _run([compiler(), *core.gcc_flags, "-nostartfiles", "-T", str(link_script),
+          "-Wl,--gc-sections", f"-Wl,-Map={elf.with_suffix('.map')}", "--specs=nano.specs",
+          *(str(work_dir / obj) for obj in OBJECTS), "-Wl,--start-group", "-lm", "-lc", "-lgcc",
           "-Wl,--end-group", "-o", str(elf)])
-    return Image(elf, core, split_sizes(link_map.read_text()))
+    return elf
 
 
 def _run(command: list[str]) -> None:

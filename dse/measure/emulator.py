@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dse.errors import DseError
-from dse.measure.cores import Core
+from dse.measure.cores import GENERIC_MEMORY, RAM_ORIGIN, Core
 from dse.measure.elf import read_elf
 
-FLASH = (0x00000000, 4 << 20)
-RAM = (0x20000000, 1 << 20)
+FLASH = (0x00000000, GENERIC_MEMORY.flash_bytes)
+RAM = (RAM_ORIGIN, GENERIC_MEMORY.ram_bytes)
 SYSTEM_CONTROL = (0xE000E000, 0x1000)  # CPACR lives here: the startup enables the FPU
 BKPT_INTERRUPT = 7  # how unicorn reports BKPT (semihosting's BKPT 0xAB)
 MAX_INSTRUCTIONS = 20_000_000_000

@@ -22,7 +22,7 @@ from dse.measure.build import build_image
 from dse.measure.cores import Core, core_of
 from dse.measure.elf import Elf, read_elf
 from dse.measure.emulator import Execution, emulate, require_unicorn
-from dse.measure.qemu import run_qemu
+from dse.measure.qemu import cross_check, require_qemu
 from dse.measure.timing import TimingTable, block_cycles, count_cycles, decode_block, edge_cycles, load_table
 
 EMULATION_NOTE = ("emulated: executed instructions counted in unicorn and converted to cycles "
@@ -71,6 +71,7 @@ class Measurement:
     flash_bytes: int  # the model's part of the image
     static_ram_bytes: int  # the model's static data and the caller's state struct
     stack_bytes: int  # below the point the inference began
+    stack_peak_bytes: int  # from the stack's top: its high-water mark from reset to exit
     harness_flash_bytes: int
     sections: dict[str, dict[str, int]]
     logits: np.ndarray  # (windows, K) as the emulated image computed them
@@ -92,13 +93,16 @@ def run_image(folder: Path, core: Core, *, prefix: str, windows: np.ndarray,
     total = count_cycles(run.all_blocks(), run.all_edges(), decoded, table)
     raw = run.read(elf.address("dse_measure_logits"), 4 * len(windows) * classes)
     layers = sum(1 for name in elf.symbols if name.startswith("L") and name.endswith("_W"))
+    lowest = _stack_lowest(run, elf)
+    inference_sp = struct.unpack("<I", run.read(elf.address("dse_measure_stack_pointer"), 4))[0]
     return Measurement(
         elf=image.elf, core=core.name, cycles=count.cycles, instructions=count.instructions,
         instructions_total=total.instructions,
         mix=dict(sorted(count.mix.items(), key=lambda item: -item[1])),
         unclassified=count.unclassified, flash_bytes=image.flash_bytes("model"),
         static_ram_bytes=image.static_ram_bytes("model") + elf.symbols["dse_measure_state"][1],
-        stack_bytes=_stack_bytes(run, elf),
+        stack_bytes=max(0, inference_sp - lowest),
+        stack_peak_bytes=elf.address("__stack_top__") - lowest,
         harness_flash_bytes=image.flash_bytes("harness"), sections=image.bytes_by_part,
         logits=np.frombuffer(raw, "<f4").reshape(len(windows), classes).copy(),
         inner_loop=_inner_loop(run, decoded, table),
@@ -108,9 +112,11 @@ def run_image(folder: Path, core: Core, *, prefix: str, windows: np.ndarray,
 def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = None,
             windows: int = MEASURE_WINDOWS, qemu: bool = False) -> dict[str, Any]:
     """Build, run and count one export on ``profile``'s core; predicted against measured.
-    With ``qemu``, the same image also runs in QEMU, whose logits must be the same bits."""
+    With ``qemu``, the same code also runs in QEMU, whose logits must be the same bits."""
     export = read_export(folder)
     core = core_of(profile)
+    if qemu:
+        require_qemu(core)
     chosen = export.windows[:windows]
     m = run_image(folder, core, prefix=export.prefix, windows=chosen,
                   classes=export.logits.shape[1])
@@ -155,19 +161,11 @@ def measure(folder: Path, profile: HardwareProfile, *, runtime: str | None = Non
                    "equal_golden": _equal(m.logits, export.logits[:len(chosen)], exact=exact),
                    "equal_host_build": None if host is None else bool(np.array_equal(
                        m.logits.view(np.uint32), host.view(np.uint32)))},
-        "qemu": _cross_check(m, core) if qemu else None,
+        "qemu": (cross_check(m.elf, core, m.logits, stack_bytes=m.stack_peak_bytes)
+                 if qemu else None),
         "timing_table": load_table(core.name).summary,
         "note": EMULATION_NOTE,
     }
-
-
-def _cross_check(m: Measurement, core: Core) -> dict[str, Any]:
-    """The image in QEMU: it must reach the exit and print the logits unicorn computed."""
-    run = run_qemu(m.elf, core)
-    logits = run.logits(*m.logits.shape) if run.exit_code == 0 else None
-    return {"machine": core.qemu_machine, "exit_code": run.exit_code,
-            "equal_emulated": logits is not None and bool(np.array_equal(
-                logits.view(np.uint32), m.logits.view(np.uint32)))}
 
 
 def _decoded(run: Execution, table: TimingTable) -> dict:
@@ -194,14 +192,12 @@ def _host_logits(export: Export, windows: int) -> np.ndarray | None:
     return run.logits
 
 
-def _stack_bytes(run: Execution, elf: Elf) -> int:
-    """The stack used below the point the inference began: painted words overwritten."""
-    top = struct.unpack("<I", run.read(elf.address("dse_measure_stack_pointer"), 4))[0]
-    bottom = elf.address("__stack_bottom__")
+def _stack_lowest(run: Execution, elf: Elf) -> int:
+    """The lowest stack address written: the first painted word overwritten."""
+    bottom, top = elf.address("__stack_bottom__"), elf.address("__stack_top__")
     words = np.frombuffer(run.read(bottom, top - bottom), "<u4")
-    untouched = np.flatnonzero(words != STACK_PAINT)
-    lowest = bottom + 4 * int(untouched[0]) if len(untouched) else top
-    return max(0, top - lowest)
+    written = np.flatnonzero(words != STACK_PAINT)
+    return bottom + 4 * int(written[0]) if len(written) else top
 
 
 def _layer_array_bytes(elf: Elf, index: int) -> int:
