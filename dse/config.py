@@ -31,7 +31,7 @@ OBJECTIVES = {  # name -> direction
 }
 ACCURACY_OBJECTIVES = ("accuracy_quantized", "accuracy")
 DEFAULT_TRAININGS = 100  # 9 % of the default space: samplers.py and default_run.py (docs/benchmarks.md)
-DEFAULT_CONFIRM_SEEDS = 2  # mean of 3: std 0.028 / sqrt(3) = 0.016 < the margin (noise.py)
+DEFAULT_TRAIN_SEEDS = 3  # mean of 3: std 0.028 / sqrt(3) = 0.016 (noise.py)
 MAX_SEED = 2**32 - 1
 MAX_WORKERS = 256  # local worker processes: more only thrash
 MAX_NUMBER = 1e12  # budgets and durations: larger is a typo, not a budget
@@ -86,11 +86,10 @@ class SearchConfig:
     ``trainings`` (networks to train: each training records every feasible dtype of its
     network) and ``timeout_s`` say how long to search, not what is found, so a study may be
     resumed with other values of them; ``trainings=None`` means the study's stored target
-    (or :data:`DEFAULT_TRAININGS` for a new study). ``confirm_seeds`` extra trainings of the
-    front's networks and of those within the noise of it decide the final front (None:
-    :data:`DEFAULT_CONFIRM_SEEDS`). Budgets default to the profile's ``[budgets]``;
-    ``max_flash_kb`` and ``max_ram_kb`` are in KiB (1024 bytes) and cover what the network
-    brings: the model and its runtime.
+    (or :data:`DEFAULT_TRAININGS` for a new study). Every network trains with ``train_seeds``
+    seeds and is ranked by its mean over them (:mod:`dse.seeds`). Budgets default to the
+    profile's ``[budgets]``; ``max_flash_kb`` and ``max_ram_kb`` are in KiB (1024 bytes) and
+    cover what the network brings: the model and its runtime.
     """
 
     profile: str = _setting("text", "stm32l4")
@@ -111,7 +110,7 @@ class SearchConfig:
     seed: int = _setting("whole", 0, low=0, high=MAX_SEED)
     trainings: int | None = _setting("whole", low=1, high=1_000_000)
     timeout_s: float | None = _setting("positive", high=MAX_NUMBER)
-    confirm_seeds: int | None = _setting("whole", low=0, high=64)
+    train_seeds: int = _setting("whole", DEFAULT_TRAIN_SEEDS, low=1, high=64)
 
     def __post_init__(self) -> None:
         if not isinstance(self.objectives, tuple) or not self.objectives:
@@ -128,23 +127,20 @@ class SearchConfig:
         """The budgets this config sets (the profile's fill in the rest)."""
         return Budgets(**{name: getattr(self, name) for name in BUDGETS})
 
-    @property
-    def seeds_to_confirm(self) -> int:
-        """Extra seeds for the networks near the front (``confirm_seeds`` or its default)."""
-        return DEFAULT_CONFIRM_SEEDS if self.confirm_seeds is None else self.confirm_seeds
-
     def identity(self) -> dict[str, Any]:
         """The fields that must match for a study to be resumed or joined."""
         data = asdict(self)
-        for name in ("trainings", "timeout_s", "confirm_seeds"):
+        for name in ("trainings", "timeout_s"):
             data.pop(name)
         data["objectives"] = list(self.objectives)
         return data
 
     @classmethod
     def from_identity(cls, data: dict[str, Any], **overrides: Any) -> SearchConfig:
+        """The config a study stored; one made before ``train_seeds`` trained one seed."""
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("train_seeds", 1)
         values["objectives"] = tuple(values.get("objectives", cls.objectives))
         return cls(**{**values, **overrides})
 

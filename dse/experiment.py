@@ -50,8 +50,7 @@ class Experiment:
     def resolved(self) -> dict[str, Any]:
         """The resolved configs, as plain data: what the hash covers."""
         return {"name": self.name,
-                "studies": [c.identity() | {"trainings": c.trainings, "timeout_s": c.timeout_s,
-                                            "confirm_seeds": c.seeds_to_confirm}
+                "studies": [c.identity() | {"trainings": c.trainings, "timeout_s": c.timeout_s}
                             for c in self.configs]}
 
     @property

@@ -19,6 +19,7 @@ from dse.architecture import parse_arch
 from dse.config import SearchConfig
 from dse.errors import DseError
 from dse.export.bundle import ExportRequest
+from dse.export.final import final_budget
 from dse.hardware import load_profile
 from dse.search import CONFIG_ATTR, resolve
 from dse.search.study import load_studies
@@ -27,11 +28,13 @@ from dse.tasks import Dataset
 
 def request_from_study(study_name: str, storage: str, *, row: int | None = None,
                        arch: str | None = None, dtype: str | None = None,
-                       profile: str | None = None, **options: Any) -> ExportRequest:
+                       profile: str | None = None, epochs: int | None = None,
+                       **options: Any) -> ExportRequest:
     """The ``row``-th row (from 1) of the study's Pareto front, or ``arch`` in ``dtype``
     (default int8) as the study trained it. ``profile`` prices it (default: the study's, with
-    the study's runtime and budgets); ``options`` are the request's own (formats, prefix,
-    seeds, budget, runtime)."""
+    the study's runtime and budgets); the final training takes the study's batch size and
+    ``epochs`` (default the final budget's); ``options`` are the request's own (formats,
+    prefix, seeds, runtime)."""
     if (row is None) == (arch is None):
         raise DseError("dse export --study: give either --row N (the N-th row of its "
                        "pareto.csv) or --arch A with --dtype D.")
@@ -58,6 +61,7 @@ def request_from_study(study_name: str, storage: str, *, row: int | None = None,
     return ExportRequest(
         arch=network, data=data, data_label=config.task or Path(str(config.data)).name,
         seed=config.seed, search_score=score, profile=pricing, budgets=config.budgets,
+        budget=final_budget(data, epochs=epochs, batch_size=config.batch_size),
         ram_mode=inputs.space.ram_mode,
         source={"study": study_name, "trial": int(chosen["number"]), "row": row}, **options)
 
@@ -88,7 +92,8 @@ def _trained_row(study_name: str, frame: pd.DataFrame, arch: str, dtype: str,
 
 
 def request_from_task(arch: str, data: Dataset, *, dtype: str = "int8", seed: int = 0,
-                      profile: str | None = None, **options: Any) -> ExportRequest:
+                      profile: str | None = None, epochs: int | None = None,
+                      **options: Any) -> ExportRequest:
     """``arch`` in ``dtype`` on a task's or data file's ``data``, without a study: one proxy
     training with ``seed`` gives the score a search would have shown."""
     pricing = load_profile(profile) if profile else None  # refused before any training
@@ -98,4 +103,5 @@ def request_from_task(arch: str, data: Dataset, *, dtype: str = "int8", seed: in
     score = {"accuracy": proxy_score.accuracy, "accuracy_quantized": proxy_score.accuracy_quantized,
              "trial": None, "study": None}
     return ExportRequest(arch=network, data=data, data_label=data.name, seed=seed,
-                         search_score=score, profile=pricing, source={"direct": True}, **options)
+                         search_score=score, profile=pricing, source={"direct": True},
+                         budget=final_budget(data, epochs=epochs), **options)

@@ -18,9 +18,11 @@ from threadpoolctl import threadpool_limits
 from dse import quantize
 from dse.architecture import Architecture
 from dse.tasks import Dataset
-from dse.training import Budget, Trained, accuracy_of, train
+from dse.training import Budget, Trained, accuracy_of, sized_for, train
 
 DEFAULT_BUDGET = Budget()  # chosen with experiments/bench/proxy_fidelity.py (docs/benchmarks.md)
+SEED_SPREAD = 0.025  # a network's typical seed-to-seed standard deviation (noise.py, 3 tasks)
+MIN_TEST_WINDOWS = 100  # steps of 1 point at most: less than half that spread
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,16 @@ class NetworkScore:
     diverged: str | None = None
 
 
-def evaluate(arch: Architecture, data: Dataset, *, budget: Budget = DEFAULT_BUDGET,
+def default_budget(data: Dataset) -> Budget:
+    """The proxy's budget for ``data``: :data:`DEFAULT_BUDGET`, fitted to a small data set."""
+    return sized_for(DEFAULT_BUDGET, len(data.y_train))
+
+
+def evaluate(arch: Architecture, data: Dataset, *, budget: Budget | None = None,
              seed: int = 0) -> ProxyResult:
-    """Train ``arch`` on ``data`` within ``budget``; accuracy on the test split."""
+    """Train ``arch`` on ``data`` within ``budget`` (default :func:`default_budget`);
+    accuracy on the test split."""
+    budget = budget or default_budget(data)
     score = evaluate_network(arch, data, (arch.dtype,), budget=budget, seed=seed)
     return ProxyResult(score.accuracy, score.quantized[arch.dtype], score.train_seconds,
                        score.epochs_run, score.diverged)
@@ -65,6 +74,19 @@ def evaluate_network(arch: Architecture, data: Dataset, dtypes: tuple[str, ...],
         quantized = {dtype: accuracy if dtype == "float32" else
                      quantized_accuracy(trained, dtype, data) for dtype in dtypes}
     return NetworkScore(accuracy, quantized, trained.seconds, trained.epochs_run, None)
+
+
+def too_small_to_rank(data: Dataset, name: str = "") -> str | None:
+    """Why ``data``'s test split is too small to rank networks, or None: one test window
+    more or less right moves an accuracy by 1/N, and from a step of about half a network's
+    seed-to-seed spread on, close networks differ by their luck in a few windows."""
+    windows = len(data.y_test)
+    if windows >= MIN_TEST_WINDOWS:
+        return None
+    return (f"{name or data.name} has {windows} test windows: an accuracy moves in steps of "
+            f"{100 / windows:.1f} points, as much as a network's spread between seeds "
+            f"(about {100 * SEED_SPREAD:.1f}), so the search cannot tell close networks apart; "
+            f"give at least {MIN_TEST_WINDOWS} test windows.")
 
 
 def quantized_accuracy(trained: Trained, dtype: str, data: Dataset) -> float:

@@ -19,7 +19,7 @@ import pandas as pd
 from threadpoolctl import threadpool_info
 
 from dse.pareto import non_dominated
-from dse.seeds import confirmations, seed_scores
+from dse.seeds import seed_scores
 
 COLUMNS = [  # the file-format spec (docs/file-formats.md), then the extras
     "number", "arch", "dtype", "state", "accuracy", "accuracy_quantized", "latency_ms",
@@ -28,7 +28,7 @@ COLUMNS = [  # the file-format spec (docs/file-formats.md), then the extras
     "diverged", "train_seconds", "worker", "runtime", "cost_basis",
 ]
 SEED_COLUMNS = ["accuracy_mean", "accuracy_std", "accuracy_quantized_mean",
-                "accuracy_quantized_std", "seeds"]  # over the search's and confirming seeds
+                "accuracy_quantized_std", "seeds"]  # over the training seeds
 TIMING_COLUMNS = ("train_seconds",)
 MAXIMIZED = ("accuracy", "accuracy_quantized")
 PARETO_TABLE = ["arch", "dtype", "accuracy", "accuracy_quantized", "accuracy_mean",
@@ -39,18 +39,17 @@ PARETO_TABLE = ["arch", "dtype", "accuracy", "accuracy_quantized", "accuracy_mea
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per trial with its architecture, cost and scores (NaN where never trained);
-    the ``_mean`` and ``_std`` columns are over the search's seed and the confirming ones."""
-    extra = confirmations(study.user_attrs)
+    the ``_mean`` and ``_std`` columns are over the training seeds."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if "arch" not in attrs:  # asked but never costed (interrupted before)
-            continue
+        if trial.state != optuna.trial.TrialState.COMPLETE:  # asked, not (yet) told: a
+            continue  # process sharing the study may be writing its attributes right now
         row: dict[str, Any] = {name: attrs.get(name) for name in COLUMNS}
         row["number"], row["state"] = trial.number, trial.state.name
         row["reused_from"] = attrs.get("reused_from", -1)
         row["variant_of"] = attrs.get("variant_of", -1)
-        row.update(_seed_columns(attrs, extra.get(attrs["arch"], [])))
+        row.update(_seed_columns(attrs))
         rows.append(row)
     frame = pd.DataFrame(rows, columns=COLUMNS + SEED_COLUMNS)
     for name in ("accuracy", "accuracy_quantized", "latency_ms", "energy_uj", "train_seconds",
@@ -65,12 +64,13 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return frame
 
 
-def _seed_columns(attrs: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str, float]:
+def _seed_columns(attrs: dict[str, Any]) -> dict[str, float]:
     """Mean, spread (sample standard deviation; NaN from one seed) and number of seeds."""
     if attrs.get("accuracy") is None or np.isnan(attrs["accuracy"]):
         return {name: np.nan for name in SEED_COLUMNS[:-1]} | {"seeds": 0}
-    row: dict[str, float] = {"seeds": 1 + len(extra)}
-    for name, values in seed_scores(attrs, extra).items():
+    scores = seed_scores(attrs)
+    row: dict[str, float] = {"seeds": len(scores["accuracy"])}
+    for name, values in scores.items():
         row[f"{name}_mean"] = float(values.mean())
         row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else np.nan
     return row

@@ -9,6 +9,7 @@ loop) the finished trials are written out before the error is reported.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,9 +20,9 @@ import optuna
 import pandas as pd
 from tqdm import tqdm
 
-from dse import dashboard, results
+from dse import dashboard, proxy, results
 from dse.config import SearchConfig
-from dse.errors import DseError
+from dse.errors import DseError, DseWarning
 from dse.hardware import Runtime, load_profile
 from dse.paths import child_dir, name_from, prepare_dir, writable_file
 from dse.report import priced_by
@@ -78,6 +79,9 @@ def run(
     for file_name in OUTPUT_FILES:
         writable_file(out_dir / file_name)
     inputs = resolve(config)
+    small = proxy.too_small_to_rank(inputs.data, f"Data file {config.data}" if config.data else "")
+    if small:
+        warnings.warn(small, DseWarning, stacklevel=2)
     check_sampler(config, inputs.space)  # before the storage is opened: nothing is created
     storage = storage or sqlite_url(out_dir / "study.db")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -93,10 +97,6 @@ def run(
         bar.n = min(progress.trainings, bar.total)
         bar.initial = min(progress.stored, bar.total)  # a resumed study's rate: this run's
         bar.set_postfix(trials=progress.trials, front=progress.front, refresh=False)
-        if progress.confirming:  # the same bar goes on: the confirmations are trainings too
-            bar.set_description(f"{name} (confirming the front with more seeds)", refresh=False)
-            bar.total += progress.confirmations_planned
-            bar.n += progress.confirmations
         bar.refresh()
 
     interrupted, failure = False, None
@@ -112,8 +112,7 @@ def run(
     _write(out_dir, lambda: results.write_manifest(out_dir, {
         "study": name,
         "storage": masked_url(storage),
-        "config": dict(study.user_attrs[CONFIG_ATTR], trainings=target, timeout_s=config.timeout_s,
-                       confirm_seeds=config.seeds_to_confirm),
+        "config": dict(study.user_attrs[CONFIG_ATTR], trainings=target, timeout_s=config.timeout_s),
         "seed": config.seed,
         "workers": workers,
         "started": started,

@@ -1,6 +1,12 @@
-"""A network's scores over several training seeds: how a study stores the confirming seeds
-(one user attribute per network, ``dse_confirm:<network>``) and a candidate's scores over all
-its seeds. Read by the search (which writes them) and by the results tables."""
+"""A network's scores over several training seeds.
+
+A network's accuracy is its mean over seeds: one training's score moves with the seed
+(initialization, validation split, batch order) by a few points (experiments/bench/noise.py),
+and a front built from single scores takes those moves for real differences. So the search
+trains every network with ``train_seeds`` seeds (:func:`training_seeds`) and stores each
+seed's score beside the mean (``accuracy_seeds``, ``accuracy_quantized_seeds``). Read by the
+search (which writes them) and by the results tables.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,19 @@ from typing import Any
 
 import numpy as np
 
-ATTR_PREFIX = "dse_confirm:"
+from dse.training import derived_seed
+
+SEED_STREAM = 1 << 20  # seed k > 0 of a run is derived_seed(run seed, SEED_STREAM + k)
 
 
-def confirmations(study_attrs: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Network -> its extra-seed scores (``seed``, ``accuracy``, ``quantized`` by dtype)."""
-    return {key[len(ATTR_PREFIX):]: value for key, value in study_attrs.items()
-            if key.startswith(ATTR_PREFIX)}
+def training_seeds(run_seed: int, count: int) -> tuple[int, ...]:
+    """The seeds a network trains with: the run's seed first (so one seed is the run's own
+    training), then seeds derived from it, the same in any process."""
+    return (run_seed, *(derived_seed(run_seed, SEED_STREAM + k) for k in range(1, count)))
 
 
-def seed_scores(attrs: dict[str, Any], extra: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """A candidate's ``accuracy`` and ``accuracy_quantized`` over its seeds: the search's
-    training first, then the confirmations."""
-    dtype = attrs["dtype"]
-    return {"accuracy": np.array([attrs["accuracy"], *(e["accuracy"] for e in extra)]),
-            "accuracy_quantized": np.array([attrs["accuracy_quantized"],
-                                            *(e["quantized"][dtype] for e in extra)])}
+def seed_scores(attrs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """A trial's ``accuracy`` and ``accuracy_quantized`` over its seeds; a study made before
+    the seeds were stored holds one seed, its score."""
+    return {name: np.array(attrs.get(f"{name}_seeds") or [attrs[name]], dtype=float)
+            for name in ("accuracy", "accuracy_quantized")}

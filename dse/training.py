@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +37,30 @@ class Budget:
     clip_norm: float = 1.0
     patience: int = 4
     validation_fraction: float = 0.15
+
+
+MIN_STEPS = 160  # optimizer steps of a training at least: the motion task's 10 epochs of 16
+MIN_STEPS_PER_EPOCH = 8  # minibatches per epoch at least (batch size down to MIN_BATCH)
+MIN_BATCH = 4
+MIN_VALIDATION = 30  # windows the early stopping watches, at least (up to MAX_VALIDATION_SHARE)
+MAX_VALIDATION_SHARE = 0.3
+
+
+def sized_for(budget: Budget, windows: int) -> Budget:
+    """``budget`` fitted to a training split of ``windows`` windows, so a small data set still
+    trains: a validation split of at least :data:`MIN_VALIDATION` windows (up to 30 % of
+    them), at least :data:`MIN_STEPS_PER_EPOCH` minibatches per epoch, at least
+    :data:`MIN_STEPS` optimizer steps (more epochs, the patience in proportion). A data set
+    as large as the built-in tasks' keeps ``budget`` as it is. (A 40-window set at batch 64
+    took one Adam step per epoch and scored below chance.)"""
+    validation = max(budget.validation_fraction,
+                     min(MAX_VALIDATION_SHARE, MIN_VALIDATION / max(windows, 1)))
+    fit = windows - round(windows * validation)
+    batch = min(budget.batch_size, max(MIN_BATCH, fit // MIN_STEPS_PER_EPOCH))
+    epochs = max(budget.epochs, math.ceil(MIN_STEPS / max(math.ceil(fit / batch), 1)))
+    patience = max(budget.patience, round(budget.patience * epochs / budget.epochs))
+    return replace(budget, epochs=epochs, batch_size=batch, patience=patience,
+                   validation_fraction=validation)
 
 
 @dataclass(frozen=True)

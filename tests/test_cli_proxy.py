@@ -70,7 +70,7 @@ def test_dashboard_from_storage_and_missing_study(dse, tmp_path) -> None:
 
 def test_dashboard_compares_studies_from_several_storages(dse, tmp_path) -> None:
     tiny = ("--profile", "stm32l4", "--space", "small", "--trainings", "2", "--epochs", "1",
-            "--confirm-seeds", "0", "--no-progress")
+            "--train-seeds", "1", "--no-progress")
     for study, folder, seed in (("a", "one", "0"), ("b", "two", "0"), ("a", "three", "1")):
         made = dse("run", *tiny, "--study", study, "--seed", seed, "--out", str(tmp_path / folder))
         assert made.returncode == 0, made.stderr

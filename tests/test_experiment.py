@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.config import DEFAULT_CONFIRM_SEEDS
+from dse.config import DEFAULT_TRAIN_SEEDS
 from dse.errors import DseError
 from dse.experiment import load_experiment
 
@@ -55,10 +55,10 @@ def test_experiment_reruns_identically_and_verify_reports_data_change(tmp_path) 
         assert _without_timing(a) == _without_timing(b)
     manifest = json.loads((tmp_path / "a" / "tiny" / "experiment.json").read_text())
     assert len(manifest["data_sha256"]) == 1 and manifest["hash"]
-    # the file leaves confirm_seeds out: both manifests say the default the run used
-    assert manifest["resolved"]["studies"][0]["confirm_seeds"] == DEFAULT_CONFIRM_SEEDS
+    # the file leaves train_seeds out: both manifests say the default the run used
+    assert manifest["resolved"]["studies"][0]["train_seeds"] == DEFAULT_TRAIN_SEEDS
     run_manifest = json.loads((tmp_path / "a" / "tiny" / study / "manifest.json").read_text())
-    assert run_manifest["config"]["confirm_seeds"] == DEFAULT_CONFIRM_SEEDS
+    assert run_manifest["config"]["train_seeds"] == DEFAULT_TRAIN_SEEDS
     assert {"python", "platform", "packages", "blas", "git"} <= set(manifest["environment"])
 
     verified = dse("experiment", "verify", str(path), "--out", "a", "--no-progress", "--json",

@@ -231,7 +231,7 @@ def test_an_export_from_a_study_prices_as_the_study_did(tmp_path) -> None:
     """A study priced for TFLite Micro (an estimate) and under a latency budget: the export
     reports that runtime with the study's budget, and the C it writes (dse-c) beside it."""
     run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "3", "--epochs",
-              "1", "--confirm-seeds", "0", "--runtime", "tflm-cmsis-nn", "--max-latency-ms",
+              "1", "--train-seeds", "1", "--runtime", "tflm-cmsis-nn", "--max-latency-ms",
               "4", "--study", "t", "--no-progress", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "cost model of tflm-cmsis-nn, estimate" in run.stdout

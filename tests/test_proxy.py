@@ -14,7 +14,8 @@ from threadpoolctl import threadpool_limits
 from dse import proxy
 from dse.architecture import Architecture
 from dse.proxy import DEFAULT_BUDGET, evaluate
-from dse.tasks import load_task
+from dse.tasks import Dataset, load_task
+from dse.training import MIN_STEPS, MIN_STEPS_PER_EPOCH, MIN_VALIDATION, sized_for
 
 QUICK = replace(DEFAULT_BUDGET, epochs=2)
 
@@ -106,3 +107,44 @@ def test_training_runs_in_float32(motion) -> None:
     net = init_network("gru", motion.features, (8,), motion.classes, np.random.default_rng(0))
     _, grads = loss_and_grads(net, motion.X_train[:8], motion.y_train[:8])
     assert {g.dtype for g in grads} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("windows", [1200, 2000, 3200])
+def test_the_built_in_tasks_keep_the_default_budget(windows: int) -> None:
+    assert sized_for(DEFAULT_BUDGET, windows) == DEFAULT_BUDGET
+
+
+@pytest.mark.parametrize("windows", [12, 40, 100, 300])
+def test_a_small_data_set_gets_a_budget_that_trains(windows: int) -> None:
+    budget = sized_for(DEFAULT_BUDGET, windows)
+    validation = round(windows * budget.validation_fraction)
+    fit = windows - validation
+    steps = budget.epochs * -(-fit // budget.batch_size)
+    assert validation >= min(MIN_VALIDATION, 0.3 * windows - 0.5)  # not a handful of windows
+    assert -(-fit // budget.batch_size) >= min(MIN_STEPS_PER_EPOCH, fit // 4)
+    assert steps >= MIN_STEPS
+    assert budget.patience / budget.epochs == pytest.approx(  # patience in proportion
+        DEFAULT_BUDGET.patience / DEFAULT_BUDGET.epochs, abs=0.05)
+
+
+def test_a_small_data_set_learns_with_its_budget() -> None:
+    # 40 training windows at batch 64 took one Adam step per epoch and scored at chance
+    rng = np.random.default_rng(0)
+    y = np.arange(80) % 2
+    X = rng.normal(size=(80, 16, 2)).astype(np.float32)
+    X[y == 1, :, 0] += 1.0  # a clear signal on one feature
+    data = Dataset("few", X[:40], y[:40], X[40:], y[40:], 2, np.zeros(2), np.ones(2))
+    arch = Architecture("gru", (8,), "float32", 2, 16, 2)
+    fitted = evaluate(arch, data, seed=0).accuracy
+    unfitted = evaluate(arch, data, budget=DEFAULT_BUDGET, seed=0).accuracy
+    assert fitted >= 0.9 and fitted > unfitted
+
+
+def test_a_test_split_too_coarse_to_rank_is_named() -> None:
+    data = load_task("motion")
+    assert proxy.too_small_to_rank(data) is None  # 600 test windows
+    few = Dataset("few", data.X_train, data.y_train, data.X_test[:30], data.y_test[:30],
+                  data.classes, data.mean, data.std)
+    message = proxy.too_small_to_rank(few, "Data file few.npz")
+    assert message.startswith("Data file few.npz has 30 test windows")
+    assert "steps of 3.3 points" in message and "at least 100" in message

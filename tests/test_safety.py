@@ -133,9 +133,9 @@ COMMANDS = {  # a command that takes the setting's option, before the option
 
 @pytest.mark.parametrize(("verb", "name"), [
     *[("run", name) for name in ("epochs", "batch_size", "seed", "trainings", "timeout_s",
-                                 "confirm_seeds", "max_latency_ms", "max_energy_uj",
+                                 "train_seeds", "max_latency_ms", "max_energy_uj",
                                  "max_flash_kb", "max_ram_kb")],
-    ("worker", "trainings"), ("worker", "confirm_seeds"), ("worker", "timeout_s"),
+    ("worker", "trainings"), ("worker", "timeout_s"),
     ("evaluate", "epochs"), ("evaluate", "batch_size"), ("evaluate", "seed"),
     ("export", "epochs"), ("export", "seed"), ("cost", "max_latency_ms"),
 ])
@@ -260,7 +260,7 @@ def test_a_grid_is_enumerated_lazily_and_an_endless_one_refused(tmp_path) -> Non
     big.write_text("layers = [1, 3]\ncells = [" + ", ".join(str(8 + k) for k in range(40)) + "]\n")
     result = dse("run", "--profile", "stm32l4", "--space", str(big), "--sampler", "grid",
                  "--trainings", "4", "--epochs", "1", "--no-progress", "--study", "g",
-                 "--confirm-seeds", "0", cwd=tmp_path)
+                 "--train-seeds", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr  # 393,840 candidates: none queued up front
     trials = optuna.load_study(study_name="g", storage=f"sqlite:///{tmp_path}/runs/g/study.db").trials
     trained = [t for t in trials if t.user_attrs.get("trained")]
@@ -366,7 +366,7 @@ def test_a_failed_write_names_the_file_and_keeps_the_trials(tmp_path, monkeypatc
     monkeypatch.setattr(results, "write_tables", disk_full)
     with pytest.raises(DseError, match=r"Could not write .*trials.csv: No space left on device. "
                                        r"The finished trials are safe in the storage"):
-        run(SearchConfig(space="small", trainings=3, epochs=1, confirm_seeds=0), study_name="w",
+        run(SearchConfig(space="small", trainings=3, epochs=1, train_seeds=1), study_name="w",
             out_root=tmp_path, show_progress=False)
     study = optuna.load_study(study_name="w", storage=f"sqlite:///{tmp_path}/w/study.db")
     assert sum(bool(t.user_attrs.get("trained")) for t in study.trials) == 3

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
@@ -21,10 +22,11 @@ from dse import proxy, results
 from dse.config import SearchConfig
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
-from dse.search import confirm, open_study, optimize, pool, resolve, run_study
+from dse.search import CONFIG_ATTR, optimize, pool, resolve
 from dse.search.samplers import ASK_BATCH
+from dse.seeds import training_seeds
 
-FAST = ["--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
+FAST = ["--epochs", "1", "--no-progress", "--train-seeds", "1"]
 TINY_SPACE = """
 name = "tiny"
 layers = [1, 2]
@@ -90,7 +92,7 @@ TIGHT_RAM = 500  # bytes: 22 of the small space's 40 networks fit (dse-c, the st
 def test_infeasible_candidates_never_reach_the_trainer(tmp_path, counted_training,
                                                        sampler: str) -> None:
     config = SearchConfig(space="small", trainings=6, sampler=sampler, epochs=1,
-                          confirm_seeds=0, max_ram_kb=TIGHT_RAM / 1024)
+                          train_seeds=1, max_ram_kb=TIGHT_RAM / 1024)
     outputs = run(config, out_root=tmp_path, show_progress=False)
     trials = outputs.trials
     infeasible = trials[~trials["feasible"]]
@@ -110,7 +112,7 @@ def test_infeasible_candidates_never_reach_the_trainer(tmp_path, counted_trainin
 
 def test_one_training_records_every_dtype_that_fits(tmp_path, counted_training) -> None:
     config = SearchConfig(space="small", trainings=3, sampler="random", epochs=1,
-                          confirm_seeds=0, max_latency_ms=40.0)
+                          train_seeds=1, max_latency_ms=40.0)
     outputs = run(config, out_root=tmp_path, show_progress=False)
     trials = outputs.trials.set_index("number")
     assert len(counted_training) == 3
@@ -136,7 +138,7 @@ def test_duplicates_are_not_retrained(tmp_path, counted_training) -> None:
     space = tmp_path / "tiny.toml"
     space.write_text(TINY_SPACE)
     config = SearchConfig(space=str(space), trainings=6, sampler="random", epochs=1,
-                          confirm_seeds=0)
+                          train_seeds=1)
     trials = run(config, out_root=tmp_path, show_progress=False).trials
     networks = [network for network, _, _ in counted_training]
     assert len(networks) == len(set(networks)) == 6 and trials["trained"].sum() == 6
@@ -160,7 +162,7 @@ def test_resume_continues_to_the_training_target(tmp_path) -> None:
 
 def test_a_resumed_run_rates_only_its_own_trainings(tmp_path) -> None:
     args = ["run", "--profile", "stm32l4", "--space", "small", "--study", "rate", "--epochs", "1",
-            "--confirm-seeds", "0", "--trainings", "3"]
+            "--train-seeds", "1", "--trainings", "3"]
     assert run_cli(*args, cwd=tmp_path).returncode == 0
     again = run_cli(*args, cwd=tmp_path)  # nothing left to train: no rate to show
     bar = again.stderr.replace("\r", "\n").strip().splitlines()[-1]
@@ -185,7 +187,7 @@ def comparable(path: Path) -> pd.DataFrame:
 
 
 RESUMABLE = ["run", "--profile", "stm32l4", "--space", "small", "--sampler", "ehvi",
-             "--trainings", "12", "--epochs", "2", "--confirm-seeds", "1", "--no-progress"]
+             "--trainings", "12", "--epochs", "2", "--train-seeds", "2", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
@@ -253,8 +255,12 @@ def test_two_postgres_workers_share_one_study(tmp_path, postgres_url) -> None:
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))  # none lost, none twice
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-    trained = [t for t in trials if t.user_attrs.get("trained")]
+    trained = [t.user_attrs["arch"] for t in trials if t.user_attrs.get("trained")]
     assert 12 <= len(trained) <= 12 + 2 * ASK_BATCH * optimize.PIPELINE_DEPTH
+    assert len(set(trained)) == len(trained)  # a network in training is claimed: none twice
+    reused = [t for t in trials[created:] if t.user_attrs.get("reused_from", -1) >= 0]
+    assert all(trials[t.user_attrs["reused_from"]].user_attrs["arch"] == t.user_attrs["arch"]
+               for t in reused)
     by_worker = {t.user_attrs["worker"] for t in trials[created:]}
     assert len(by_worker) == 2  # both workers told trials
 
@@ -270,7 +276,8 @@ def test_a_failure_inside_the_loop_writes_the_finished_trials(tmp_path, counted_
         return real(arch, data, dtypes, **kwargs)
 
     monkeypatch.setattr(proxy, "evaluate_network", breaks_on_the_fifth)
-    config = SearchConfig(space="small", trainings=12, sampler="random", epochs=1)
+    config = SearchConfig(space="small", trainings=12, sampler="random", epochs=1,
+                          train_seeds=1)
     with pytest.raises(RuntimeError, match="the trainer broke"):
         run(config, study_name="broken", out_root=tmp_path, show_progress=False)
     trials = pd.read_csv(tmp_path / "broken" / "trials.csv")
@@ -280,7 +287,7 @@ def test_a_failure_inside_the_loop_writes_the_finished_trials(tmp_path, counted_
 
 def test_flash_and_ram_budgets_enter_the_constraints(tmp_path) -> None:
     config = SearchConfig(space="small", trainings=8, sampler="random", epochs=1, max_ram_kb=11.0,
-                          max_flash_kb=80.0, confirm_seeds=0)
+                          max_flash_kb=80.0, train_seeds=1)
     outputs = run(config, study_name="budgets", out_root=tmp_path, show_progress=False)
     trials = outputs.trials
     over = (trials["ram_bytes"] > 11 * 1024) | (trials["flash_bytes"] > 80 * 1024)
@@ -294,65 +301,89 @@ def test_flash_and_ram_budgets_enter_the_constraints(tmp_path) -> None:
     assert (shown.ram_limit_bytes, shown.flash_limit_bytes) == (11 * 1024, 80 * 1024)
 
 
-def test_the_front_is_confirmed_with_more_seeds(tmp_path, counted_training) -> None:
-    config = SearchConfig(space="small", trainings=4, sampler="ehvi", epochs=1, confirm_seeds=2)
-    outputs = run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
+def test_every_network_trains_with_each_seed_and_ranks_by_the_mean(tmp_path,
+                                                                    counted_training) -> None:
+    config = SearchConfig(space="small", trainings=3, sampler="ehvi", epochs=1, train_seeds=3)
+    outputs = run(config, study_name="seeds", out_root=tmp_path, show_progress=False)
+    seeds = training_seeds(0, 3)
+    assert len(set(seeds)) == 3 and seeds[0] == 0  # the run's own seed first
+    networks = {network for network, _, _ in counted_training}
+    assert len(networks) == 3
+    for network in networks:  # each network once per seed, nothing more
+        assert sorted(s for n, _, s in counted_training if n == network) == sorted(seeds)
     trials = outputs.trials
-    search = [c for c in counted_training if c[2] == 0]
-    extra = [c for c in counted_training if c[2] != 0]
-    assert len(search) == 4 and extra
-    confirmed = {network for network, _, _ in extra}
-    assert all(sum(n == network for n, _, _ in extra) == 2 for network in confirmed)
-    assert len({seed for _, _, seed in extra}) == 2  # the same two seeds for every network
     scored = trials[trials["accuracy"].notna()]
-    assert set(scored.loc[scored["seeds"] == 3, "arch"]) == confirmed
-    assert (scored.loc[scored["seeds"] == 1, "accuracy_quantized_mean"]
-            == scored.loc[scored["seeds"] == 1, "accuracy_quantized"]).all()
-    assert scored.loc[scored["seeds"] == 3, "accuracy_quantized_std"].notna().all()
-    # every network on the front of means was confirmed, and the front is built from means
-    assert set(outputs.pareto["arch"]) <= confirmed
-    study = optuna.load_study(study_name="confirm", storage=outputs.storage)
-    for network in confirmed:
-        stored = study.user_attrs[f"dse_confirm:{network}"]
-        rows = scored[scored["arch"] == network]
-        for row in rows.itertuples():
-            values = [row.accuracy_quantized, *(s["quantized"][row.dtype] for s in stored)]
-            assert row.accuracy_quantized_mean == pytest.approx(sum(values) / 3, abs=1e-12)
+    assert (scored["seeds"] == 3).all() and scored["accuracy_quantized_std"].notna().all()
+    inputs = resolve(config)
+    study = optuna.load_study(study_name="seeds", storage=outputs.storage)
+    for trial in study.get_trials():
+        attrs = trial.user_attrs
+        if not attrs.get("trained"):
+            continue
+        cells = tuple(map(int, attrs["cells"].split(",")))
+        arch = inputs.architecture(attrs["cell"], cells, attrs["dtype"])
+        alone = [proxy.evaluate_network(arch, inputs.data, (arch.dtype,), budget=inputs.budget,
+                                        seed=seed).quantized[arch.dtype] for seed in seeds]
+        assert attrs["accuracy_quantized_seeds"] == alone  # each seed as it trains alone
+        assert attrs["accuracy_quantized"] == pytest.approx(sum(alone) / 3, abs=1e-12)
+        assert trial.values[0] == attrs["accuracy_quantized"]  # the sampler sees the mean
+    front = outputs.pareto
+    assert (front["accuracy_quantized_mean"] == front["accuracy_quantized"]).all()
     before = len(counted_training)
-    run(config, study_name="confirm", out_root=tmp_path, show_progress=False)
-    assert len(counted_training) == before  # resumed: nothing left to train or confirm
+    run(config, study_name="seeds", out_root=tmp_path, show_progress=False)
+    assert len(counted_training) == before  # resumed: nothing left to train
 
 
-def test_a_confirmation_scores_every_fitting_dtype_not_only_those_stored_yet(tmp_path) -> None:
-    # Another worker may still be recording a network's dtype variants when this one confirms
-    # it: the confirmation must score every dtype the training records, or reading a variant
-    # stored later finds no confirmed score for its dtype.
-    config = SearchConfig(space="small", trainings=2, sampler="ehvi", epochs=1, confirm_seeds=0)
-    outputs = run(config, study_name="partial", out_root=tmp_path, show_progress=False)
-    full = optuna.load_study(study_name="partial", storage=outputs.storage)
-    trained = next(t for t in full.get_trials() if t.user_attrs.get("trained"))
-    partial = optuna.create_study(directions=full.directions)
-    for key, value in full.user_attrs.items():
-        partial.set_user_attr(key, value)
-    partial.add_trial(trained)  # the trained dtype only, its variants not yet recorded
-    network = trained.user_attrs["arch"]
-    recorded = {t.user_attrs["dtype"] for t in full.get_trials() if t.user_attrs["arch"] == network}
-    assert len(recorded) > 1  # the case: the training recorded variants beside the stored trial
-    wanted = confirm._unconfirmed(resolve(config), partial, seeds=1)
-    assert set(wanted[network][1]) == recorded
+def test_a_study_of_an_older_dse_is_read_but_not_resumed(tmp_path) -> None:
+    config = SearchConfig(space="small", trainings=2, sampler="ehvi", epochs=1, train_seeds=1)
+    outputs = run(config, study_name="old", out_root=tmp_path, show_progress=False)
+    study = optuna.load_study(study_name="old", storage=outputs.storage)
+    old = {k: v for k, v in study.user_attrs[CONFIG_ATTR].items() if k != "train_seeds"}
+    study.set_user_attr(CONFIG_ATTR, old)  # as a dse before train_seeds stored it
+    frame = results.trials_frame(study)
+    assert (frame.loc[frame["accuracy"].notna(), "seeds"] == 1).all()
+    result = run_cli("run", "--profile", "stm32l4", "--space", "small", "--study", "old",
+                     "--out", str(tmp_path), "--epochs", "1",
+                     "--train-seeds", "1", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "made by an older dse" in line and "new --study name" in line
 
 
-def test_the_progress_follows_each_confirmation(tmp_path) -> None:
-    inputs = resolve(SearchConfig(space="small", trainings=4, sampler="ehvi", epochs=1,
-                                  confirm_seeds=1))
-    study = open_study(inputs, f"sqlite:///{tmp_path}/s.db", "progress")
-    seen: list[tuple[int, int]] = []
-    final = run_study(inputs, study, on_progress=lambda p: seen.append(
-        (p.confirmations, p.confirmations_planned)) if p.confirming else None)
-    assert final.confirmations > 0
-    counts = [done for done, _ in seen]
-    assert counts[:-1] == list(range(final.confirmations + 1))  # one by one
-    assert counts[-1] == final.confirmations  # then once more, with the front of the means
-    assert final.front == results.trials_frame(study)["pareto"].sum()  # 5; one seed each: 7
-    assert seen[-1][1] == final.confirmations  # nothing planned is left out
-    assert all(done <= planned for done, planned in seen[1:])
+def test_a_search_on_data_too_small_to_rank_says_so_once(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 12, 3)).astype(np.float32), np.arange(60) % 2
+    np.savez(tmp_path / "few.npz", X_train=X[:40], y_train=y[:40], X_test=X[40:], y_test=y[40:])
+    inputs = resolve(SearchConfig(data=str(tmp_path / "few.npz"), task=None, space="small"))
+    assert inputs.budget.batch_size == 4 and inputs.budget.epochs > 10  # sized for 40 windows
+    result = run_cli("run", "--profile", "stm32l4", "--space", "small", "--data", "few.npz",
+                     "--trainings", "1", "--train-seeds", "1", "--epochs", "1", "--no-progress",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("dse: warning")]
+    assert len(warnings) == 1 and "few.npz has 20 test windows" in warnings[0]
+
+
+def test_variants_lost_to_a_kill_are_recorded_on_resume(tmp_path) -> None:
+    # kill -9 between a training's tell and its dtype variants: the next run records them
+    # from the result the trainer stored, so the study holds what an uninterrupted one holds
+    config = SearchConfig(space="small", trainings=2, sampler="ehvi", epochs=1, train_seeds=1)
+    outputs = run(config, study_name="whole", out_root=tmp_path, show_progress=False)
+    whole = optuna.load_study(study_name="whole", storage=outputs.storage)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    cut = optuna.create_study(directions=whole.directions)
+    for key, value in whole.user_attrs.items():
+        cut.set_user_attr(key, value)
+    for trial in whole.get_trials():
+        if trial.user_attrs.get("variant_of", -1) < 0:  # the variants are lost
+            trial.user_attrs["worker"] = f"{optimize.WORKER_ID.rpartition(':')[0]}:{dead}"
+            cut.add_trial(trial)
+    optimize._record_lost_variants(resolve(config), cut)
+
+    def rows(study: optuna.Study) -> pd.DataFrame:
+        frame = results.trials_frame(study).drop(columns=["number", "variant_of", "worker"])
+        return frame.sort_values(["arch", "dtype"]).reset_index(drop=True)
+
+    assert len(cut.get_trials()) == len(whole.get_trials())
+    pd.testing.assert_frame_equal(rows(cut), rows(whole))

@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
+FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--train-seeds", "1"]
 
 
 def dse(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess:

@@ -146,7 +146,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                       timesteps=data.timesteps, classes=data.classes)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size))
                  if v is not None}
-    budget = replace(proxy.DEFAULT_BUDGET, **overrides)
+    budget = replace(proxy.default_budget(data), **overrides)
     result = proxy.evaluate(arch, data, budget=budget, seed=args.seed)
     output = {
         "arch": arch.text, "dtype": arch.dtype, "data": data.name, "seed": args.seed,

@@ -76,19 +76,15 @@ def add_parsers(verbs: Verbs) -> None:
 def _export_request(args: argparse.Namespace) -> ExportRequest:
     """The network to export (a study's, or one named directly), its options checked
     before any training."""
-    from dataclasses import replace
-
     from dse import handoff
     from dse.export.bundle import check_folder, check_options, default_formats
-    from dse.export.final import FINAL_BUDGET
 
     formats = tuple(args.format) if args.format else default_formats()
     check_options(formats, args.prefix)
     if Path(args.out).exists():  # refused now rather than after the training
         check_folder(Path(args.out), force=args.force)
     options = {"formats": formats, "prefix": args.prefix, "seeds": args.seeds,
-               "budget": replace(FINAL_BUDGET, epochs=args.epochs) if args.epochs else FINAL_BUDGET,
-               "runtime": args.runtime}
+               "epochs": args.epochs, "runtime": args.runtime}
     if args.study:
         from dse.runner import sqlite_url
 

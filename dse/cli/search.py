@@ -9,7 +9,6 @@ import os
 from dse.cli.common import Verbs, add_budget_options, print_json, seed, typed, workers
 from dse.config import (
     BUDGETS,
-    DEFAULT_CONFIRM_SEEDS,
     DEFAULT_TRAININGS,
     OBJECTIVES,
     SAMPLERS,
@@ -77,6 +76,10 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     add_budget_options(parser)
     parser.add_argument("--epochs", type=typed(SETTINGS["epochs"]), help="proxy training epochs")
     parser.add_argument("--batch-size", type=typed(SETTINGS["batch_size"]), help="proxy batch size")
+    parser.add_argument("--train-seeds", type=typed(SETTINGS["train_seeds"]), metavar="K",
+                        default=SETTINGS["train_seeds"].default,
+                        help=f"train every network with K seeds and rank it by the mean "
+                             f"(default: {SETTINGS['train_seeds'].default})")
     parser.add_argument("--seed", type=seed, default=SETTINGS["seed"].default,
                         help=f"seed of sampler, data and proxy (default: {SETTINGS['seed'].default})")
 
@@ -89,10 +92,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, new_study: bool) -
                              f"network that fits, one trial each ({default}; rerunning resumes "
                              f"to it)")
     parser.add_argument("--trials", type=_renamed_trials, help=argparse.SUPPRESS)
-    parser.add_argument("--confirm-seeds", type=typed(SETTINGS["confirm_seeds"]), metavar="K",
-                        help=f"after the search, train the front's networks and those within "
-                             f"the proxy's noise of it with K more seeds and build the front "
-                             f"from the means (default {DEFAULT_CONFIRM_SEEDS}; 0: off)")
+    parser.add_argument("--confirm-seeds", type=_renamed_confirm_seeds, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=typed(SETTINGS["timeout_s"]), metavar="S",
                         help="stop asking after S seconds")
 
@@ -101,6 +101,12 @@ def _renamed_trials(text: str) -> int:
     raise argparse.ArgumentTypeError(
         "the search budget counts trainings now (one training scores every dtype of a "
         f"network, one trial each): use --trainings {text}")
+
+
+def _renamed_confirm_seeds(text: str) -> int:
+    raise argparse.ArgumentTypeError(
+        "every network now trains with several seeds from the start, so there is no separate "
+        "confirmation: use --train-seeds K on a new study (the default 3: a mean over 3 seeds)")
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -128,7 +134,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         data_sha256=file_sha256(args.data) if args.data else None, sampler=args.sampler,
         objectives=tuple(args.objectives), **{name: getattr(args, name) for name in BUDGETS},
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-        trainings=args.trainings, timeout_s=args.timeout, confirm_seeds=args.confirm_seeds,
+        train_seeds=args.train_seeds, trainings=args.trainings, timeout_s=args.timeout,
     )
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -144,9 +150,7 @@ def _cmd_worker(args: argparse.Namespace) -> None:
     from dse.search import stored_config
 
     overrides = {name: value for name, value in (("trainings", args.trainings),
-                                                 ("timeout_s", args.timeout),
-                                                 ("confirm_seeds", args.confirm_seeds))
-                 if value is not None}
+                                                 ("timeout_s", args.timeout)) if value is not None}
     config = stored_config(args.storage, check_name(args.study), **overrides)
     outputs = runner.run(config, study_name=args.study, storage=args.storage,
                          out_root=Path(args.out), workers=args.workers,
@@ -168,6 +172,7 @@ def _print_outputs(outputs, *, as_json: bool) -> None:
         "feasible": int(trials["feasible"].sum()),
         "trained": int(trials["trained"].sum()),
         "confirmed": int(trials.loc[trials["seeds"] > 1, "arch"].nunique()),
+        "front_seeds": int(outputs.pareto["seeds"].min()) if len(outputs.pareto) else 0,
         "runtime": outputs.runtime.name,
         "cost_basis": outputs.runtime.basis,
         "pareto": outputs.pareto[PARETO_TABLE].to_dict(orient="records"),

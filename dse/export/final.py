@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 
 from threadpoolctl import threadpool_limits
 
 from dse.architecture import Architecture
 from dse.tasks import Dataset
-from dse.training import Budget, Trained, check_trainable, derived_seed, train
+from dse.training import Budget, Trained, check_trainable, derived_seed, sized_for, train
 
 FINAL_BUDGET = Budget(epochs=60, patience=8)
 FINAL_SEEDS = 3
+
+
+def final_budget(data: Dataset, *, epochs: int | None = None,
+                 batch_size: int | None = None) -> Budget:
+    """The final budget for ``data`` (fitted to a small training split as the search's is),
+    with the epochs asked for and the batch size the search trained with, where given."""
+    overrides = {k: v for k, v in (("epochs", epochs), ("batch_size", batch_size)) if v}
+    return replace(sized_for(FINAL_BUDGET, len(data.y_train)), **overrides)
 
 
 @dataclass(frozen=True)

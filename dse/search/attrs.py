@@ -16,9 +16,10 @@ from dse.cost import CostReport
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
 BATCH_ATTR = "batch"  # the ask batch a trial belongs to (a variant: its trainer's)
-SCORE_KEYS = ("accuracy", "accuracy_quantized", "train_seconds", "diverged")
-UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "train_seconds": 0.0,
-             "diverged": ""}
+SCORE_KEYS = ("accuracy", "accuracy_quantized", "accuracy_seeds", "accuracy_quantized_seeds",
+              "train_seconds", "diverged")  # accuracies: the mean over the training seeds
+UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "accuracy_seeds": [],
+             "accuracy_quantized_seeds": [], "train_seconds": 0.0, "diverged": ""}
 
 
 def record_constraints(trial: optuna.Trial, report: CostReport) -> None:

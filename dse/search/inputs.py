@@ -39,7 +39,7 @@ class SearchInputs:
 
     def fitting(self, cell: str, cells: tuple[int, ...]) -> list[tuple[Architecture, CostReport]]:
         """The network's candidates within every budget, in the space's dtype order: the
-        dtypes one training records, and a confirmation scores."""
+        dtypes one training records."""
         return [(arch, report) for arch, report in (self.price(cell, cells, d)
                                                     for d in self.space.dtypes) if report.fits]
 
@@ -66,8 +66,7 @@ def resolve(config: SearchConfig) -> SearchInputs:
         data = userdata.load_npz(config.data, seed=config.seed)
     else:
         data = tasks.load_task(str(config.task), seed=config.seed)
-    budget = proxy.DEFAULT_BUDGET
     overrides = {k: v for k, v in (("epochs", config.epochs), ("batch_size", config.batch_size))
                  if v is not None}
-    budget = replace(budget, **overrides) if overrides else budget
+    budget = replace(proxy.default_budget(data), **overrides)
     return SearchInputs(config, profile, space, data, budget)

@@ -2,14 +2,14 @@
 
 Ask a batch of trials and cost every candidate (microseconds); an infeasible one is recorded
 with its violations and never trained. A feasible candidate whose network (cell type and
-cells per layer) is new is trained once in the worker pool, which scores the network as
-every dtype of the space: when the training is told, each of the network's other feasible
-dtypes becomes a trial of its own (``variant_of``). A candidate already scored, or in
-training, reuses that score (``reused_from``). The budget counts trainings, not trials.
-After the search, the front is confirmed with more seeds (:mod:`dse.search.confirm`).
+cells per layer) is new is trained in the worker pool, once with each of the run's training
+seeds (:mod:`dse.seeds`), and scored as every dtype of the space (the mean over the seeds):
+when the training is told, each of the network's other feasible dtypes becomes a trial of its
+own (``variant_of``). A candidate already scored, or in training, reuses that score
+(``reused_from``). The budget counts trainings (networks), not trials.
 
 Every asked trial carries its batch number. The batch size does not depend on the number of
-worker processes, a score is a pure function of (network, data, budget, seed), and batch k
+worker processes, a score is a pure function of (network, data, budget, seeds), and batch k
 is proposed from what batches up to k - 2 scored and what batch k - 1 asked (the batch in
 training when it is asked). So a seeded run gives the same trials with 1 or N local
 workers, and after an interruption: the trials of a batch that were asked but not told
@@ -41,7 +41,6 @@ from dse.architecture import Architecture
 from dse.config import OBJECTIVES
 from dse.cost import CostReport
 from dse.pareto import non_dominated
-from dse.results import trials_frame
 from dse.search import pool as worker_pool
 from dse.search.attrs import (
     BATCH_ATTR,
@@ -54,13 +53,17 @@ from dse.search.attrs import (
     objective_values,
     record_constraints,
 )
-from dse.search.confirm import confirm
 from dse.search.inputs import SearchInputs
 from dse.search.samplers import batch_size, make_sampler, training_limit
 from dse.search.storage import HEARTBEAT_SECONDS
 from dse.search.study import training_target
 
+RESULT_ATTR = "training_result"  # a trainer's whole result: every dtype's scores (repairs)
 PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
+CLAIM_SETTLE_SECONDS = 10.0  # how long a new network waits for others' just-asked trials to
+# say which network they are (a trial is asked, then priced: a moment, about ten storage
+# writes, without its attributes; longer on a loaded database)
+POLL_SECONDS = 0.5  # how often a network trained by another worker is looked for
 STALL_TRIALS = 100  # trials asked in a row without a new training: the sampler has stalled
 
 
@@ -74,19 +77,18 @@ class Progress:
     trials: int = 0  # finished trials in the study (every dtype variant is one)
     front: int = 0
     stalled: bool = False  # the sampler kept proposing what is known or does not fit
-    confirming: bool = False  # the search is done; the networks near the front train again
-    confirmations: int = 0  # trainings with extra seeds
-    confirmations_planned: int = 0  # so far: each round adds the networks it found near
 
 
 @dataclass
 class Training:
     """One network's training, by the trial that asked for it first; later trials of the
-    network wait for it (in training) or take its stored score (``known``)."""
+    network wait for it (in training) or take its stored score (``known``). A network that
+    another process sharing the study trains (``remote``) is waited for in the storage."""
 
     number: int
     future: Future | None = None  # in training; None when ``known`` holds the score
     known: dict[str, Any] | None = None
+    remote: bool = False
 
 
 @dataclass
@@ -110,8 +112,7 @@ def run_study(
     on_progress: Callable[[Progress], None] | None = None,
     sampler_factory: Callable[..., optuna.samplers.BaseSampler] = make_sampler,
 ) -> Progress:
-    """Search until the study holds its target of trainings or the timeout passes, then
-    confirm the front.
+    """Search until the study holds its target of trainings or the timeout passes.
 
     Batches are pipelined: the next batch is asked (with the running ones known to the
     sampler as running) before the oldest is told, so the pool never waits for the slowest
@@ -131,6 +132,7 @@ def run_study(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
     _fail_orphans(study)  # the same, at once, when that process ran on this machine
+    _record_lost_variants(inputs, study)
     progress = Progress(target=target)
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
     trials = study.get_trials(deepcopy=False)
@@ -169,25 +171,10 @@ def run_study(
                     starts = any(c.source and c.source.number == c.trial.number for c in batch)
                     since_training = 0 if starts else since_training + len(batch)
                 elif pending:
-                    _tell(inputs, study, pending, trainings, stop)
+                    _tell(inputs, study, pool, pending, trainings, stop)
                     pending.popleft()
                 else:
                     break
-            progress.confirming = config.seeds_to_confirm > 0
-            if on_progress:
-                on_progress(progress)
-
-            def confirmed(done: int, planned: int) -> None:
-                progress.confirmations, progress.confirmations_planned = done, planned
-                if on_progress:
-                    on_progress(progress)
-
-            progress.confirmations = confirm(inputs, study, pool,
-                                             lambda future: _wait(future, study, [], stop),
-                                             confirmed)
-            progress.front = int(trials_frame(study)["pareto"].sum())  # of the means: pareto.csv's
-            if on_progress:
-                on_progress(progress)
             return progress
     except BaseException:
         for batch in pending:  # interrupted: the asked trials are failed, asked again later
@@ -210,9 +197,31 @@ def _fail_orphans(study: optuna.Study) -> None:
     """Fail the running trials of processes of this machine that no longer exist (their
     heartbeat would take the grace period to go stale)."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
-        if host == WORKER_ID.rpartition(":")[0] and pid.isdigit() and not _alive(int(pid)):
+        if _dead_here(str(t.user_attrs.get("worker", ""))):
             study.tell(t.number, state=TrialState.FAIL)
+
+
+def _record_lost_variants(inputs: SearchInputs, study: optuna.Study) -> None:
+    """Record the dtype variants that a dead process of this machine told a training for but
+    did not record (``kill -9`` between the two), from the result its trial stored: the
+    study then holds what an uninterrupted run holds."""
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    recorded = {(t.user_attrs.get("variant_of"), t.user_attrs.get("dtype")) for t in trials}
+    for trial in trials:
+        attrs = trial.user_attrs
+        if RESULT_ATTR not in attrs or not _dead_here(str(attrs.get("worker", ""))):
+            continue
+        cells = tuple(int(c) for c in attrs["cells"].split(","))
+        for arch, report in inputs.fitting(attrs["cell"], cells):
+            if arch.dtype != attrs["dtype"] and (trial.number, arch.dtype) not in recorded:
+                _record_variant(inputs, study, arch, report, attrs[RESULT_ATTR], trial.number,
+                                attrs[BATCH_ATTR])
+
+
+def _dead_here(worker: str) -> bool:
+    """Whether ``worker`` (``host:pid``) was a process of this machine that no longer runs."""
+    host, _, pid = worker.rpartition(":")
+    return host == WORKER_ID.rpartition(":")[0] and pid.isdigit() and not _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -292,35 +301,117 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, n
         cell, cells, dtype = space.suggest(trial)  # now, so the next ask sees it running
         arch, report = inputs.price(cell, cells, dtype)
         record_constraints(trial, report)
+        trial.set_user_attr("feasible", report.fits)  # first: "arch" completes the claim
+        trial.set_user_attr("arch", network_key(arch))  # the claim others see (_owner)
         source, variants = None, []
         if report.fits and arch_key(arch) in known:
             earlier = known[arch_key(arch)]
             source = Training(earlier.number, known={k: earlier.user_attrs[k] for k in SCORE_KEYS})
         elif report.fits:
             network = network_key(arch)
-            if network not in trainings:  # new: this trial trains it, for every dtype that fits
+            owner = None if network in trainings else _owner(study, trial.number, network)
+            if owner is not None:  # another process sharing the study trains it
+                trainings[network] = Training(owner, remote=True)
+            elif network not in trainings:  # new: this trial trains it, every dtype that fits
                 trainings[network] = Training(trial.number)
                 variants = [(a, r) for a, r in inputs.fitting(cell, cells) if a.dtype != dtype]
             source = trainings[network]
         batch.append(Candidate(trial, arch, report, source, variants, number))
     new = [c for c in batch if c.source and c.source.number == c.trial.number]
     for candidate in sorted(new, key=lambda c: -c.report.macc):  # longest first balances workers
-        dtypes = (candidate.arch.dtype, *(a.dtype for a, _ in candidate.variants))
-        candidate.source.future = pool.submit(worker_pool.score, candidate.arch, dtypes)  # type: ignore[union-attr]
+        _submit(pool, candidate)
     return batch
 
 
-def _tell(inputs: SearchInputs, study: optuna.Study, pending: deque[list[Candidate]],
-          trainings: dict[str, Training], stop: threading.Event) -> None:
+def _submit(pool: ProcessPoolExecutor, candidate: Candidate) -> None:
+    """Train the candidate's network, scored as its dtype and its variants'."""
+    dtypes = (candidate.arch.dtype, *(a.dtype for a, _ in candidate.variants))
+    candidate.source.future = pool.submit(worker_pool.score, candidate.arch, dtypes)  # type: ignore[union-attr]
+
+
+def _claimed_score(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
+                   candidate: Candidate, trainings: dict[str, Training], stop: threading.Event,
+                   alive: list[optuna.Trial]) -> dict[str, Any] | None:
+    """The score of a network another process claimed, read from the storage once told.
+    If that process died, this candidate trains the network instead (the candidates that
+    share its :class:`Training` wait for this training) and None is returned."""
+    source, arch = candidate.source, candidate.arch
+    if source is None or not source.remote:
+        return None
+    score = _remote_score(study, candidate, stop, alive)
+    if score is not None:
+        if trainings.get(network_key(arch)) is source:
+            del trainings[network_key(arch)]  # later asks find it in the study
+        return score
+    source.number, source.remote = candidate.trial.number, False
+    candidate.variants = [(a, r) for a, r in inputs.fitting(arch.cell, arch.cells)
+                          if a.dtype != arch.dtype]
+    _submit(pool, candidate)
+    return None
+
+
+def _owner(study: optuna.Study, number: int, network: str) -> int | None:
+    """The trial of another process that claimed ``network`` before trial ``number``: the
+    first feasible trial of it that is running or trained. Trial numbers come from the
+    storage, so two processes asking at once agree on who was first; a trial asked before
+    ``number`` that does not yet say its network is waited for a moment."""
+    deadline = time.monotonic() + CLAIM_SETTLE_SECONDS
+    while True:
+        earlier = [t for t in study.get_trials(deepcopy=False,
+                                               states=(TrialState.RUNNING, TrialState.COMPLETE))
+                   if t.number < number]
+        claims = [t.number for t in earlier if t.user_attrs.get("arch") == network
+                  and t.user_attrs.get("feasible")
+                  and (t.state == TrialState.RUNNING or t.user_attrs.get("trained"))]
+        unsettled = any(t.state == TrialState.RUNNING and "arch" not in t.user_attrs
+                        for t in earlier)
+        if claims or not unsettled or time.monotonic() > deadline:
+            return min(claims, default=None)
+        time.sleep(0.05)
+
+
+def _remote_score(study: optuna.Study, candidate: Candidate, stop: threading.Event,
+                  alive: list[optuna.Trial]) -> dict[str, Any] | None:
+    """The score another process stored for the candidate's network in its dtype, once its
+    training is told; None if that training failed (its process died) or was told without
+    this dtype's variant (its process died in between)."""
+    key, owner = arch_key(candidate.arch), candidate.source.number  # type: ignore[union-attr]
+    beat, told = time.monotonic(), None
+    while True:
+        _check(stop)
+        trials = study.get_trials(deepcopy=False)
+        for t in trials:
+            if t.state == TrialState.COMPLETE and t.user_attrs.get("key") == key and \
+                    (t.number == owner or t.user_attrs.get("variant_of") == owner):
+                return {k: t.user_attrs[k] for k in SCORE_KEYS}
+        state = next(t.state for t in trials if t.number == owner)
+        if state == TrialState.COMPLETE:  # told: its variants follow at once, or never
+            told = told or time.monotonic()
+        if state == TrialState.FAIL or (told and time.monotonic() - told > CLAIM_SETTLE_SECONDS):
+            return None
+        time.sleep(POLL_SECONDS)
+        if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and is_heartbeat_enabled(study._storage):
+            beat = time.monotonic()
+            for trial in alive:
+                study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+
+
+def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
+          pending: deque[list[Candidate]], trainings: dict[str, Training],
+          stop: threading.Event) -> None:
     """Tell the oldest pending batch, in trial order, as its scores arrive; a training also
-    records its network's other feasible dtypes as trials of their own."""
+    records its network's other feasible dtypes as trials of their own. A network another
+    process claimed is read from the storage, or trained here if that process died."""
     objectives = inputs.config.objectives
     alive = [c.trial for batch in pending for c in batch]
     for candidate in pending[0]:
         arch, report, source = candidate.arch, candidate.report, candidate.source
         attrs = cost_attrs(arch, report)
         result = None
-        if source is None:
+        score = _claimed_score(inputs, study, pool, candidate, trainings, stop, alive)
+        if score is not None:
+            attrs["reused_from"] = source.number  # type: ignore[union-attr]
+        elif source is None:
             score = dict(UNTRAINED)
         elif source.known is not None:
             score, attrs["reused_from"] = source.known, source.number
@@ -328,7 +419,7 @@ def _tell(inputs: SearchInputs, study: optuna.Study, pending: deque[list[Candida
             result = _wait(source.future, study, alive, stop)
             score = _score_of(result, arch.dtype)
             if source.number == candidate.trial.number:
-                attrs["trained"] = True
+                attrs["trained"], attrs[RESULT_ATTR] = True, result
                 del trainings[network_key(arch)]  # told: later asks find it in the study
             else:
                 attrs["reused_from"] = source.number
@@ -338,22 +429,25 @@ def _tell(inputs: SearchInputs, study: optuna.Study, pending: deque[list[Candida
         study.tell(candidate.trial, objective_values(objectives, attrs))
         candidate.told = True
         for variant, variant_report in candidate.variants:  # with the tell: no interruption
-            _record_variant(inputs, study, variant, variant_report,
-                            _score_of(result, variant.dtype), candidate)  # type: ignore[arg-type]
+            _record_variant(inputs, study, variant, variant_report, result,  # type: ignore[arg-type]
+                            candidate.trial.number, candidate.batch)
 
 
 def _score_of(result: dict[str, Any], dtype: str) -> dict[str, Any]:
     """One dtype's trial attributes from a network's training."""
     return {"accuracy": result["accuracy"], "accuracy_quantized": result["quantized"][dtype],
+            "accuracy_seeds": result["accuracy_seeds"],
+            "accuracy_quantized_seeds": result["quantized_seeds"][dtype],
             "train_seconds": result["train_seconds"], "diverged": result["diverged"]}
 
 
 def _record_variant(inputs: SearchInputs, study: optuna.Study, arch: Architecture,
-                    report: CostReport, score: dict[str, Any], trainer: Candidate) -> None:
-    """A dtype variant of a trained network, added to the study as a complete trial."""
+                    report: CostReport, result: dict[str, Any], trainer: int, batch: int) -> None:
+    """A dtype variant of the network trial ``trainer`` trained (in ask batch ``batch``),
+    added to the study as a complete trial."""
     space = inputs.space
-    attrs = dict(cost_attrs(arch, report), **score, variant_of=trainer.trial.number)
-    attrs[BATCH_ATTR] = trainer.batch
+    attrs = dict(cost_attrs(arch, report), **_score_of(result, arch.dtype), variant_of=trainer)
+    attrs[BATCH_ATTR] = batch
     params = space.params_of(arch.cell, arch.cells, arch.dtype)
     distributions: dict[str, BaseDistribution] = {
         name: CategoricalDistribution(choices) for name, choices in space.choices().items()

@@ -11,9 +11,12 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
+import numpy as np
+
 from dse import proxy
 from dse.architecture import Architecture
 from dse.search.inputs import SearchInputs
+from dse.seeds import training_seeds
 
 _INPUTS: dict[str, SearchInputs] = {}
 
@@ -44,14 +47,21 @@ def _end_with_parent(poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="dse-parent-watch", daemon=True).start()
 
 
-def score(arch: Architecture, dtypes: tuple[str, ...], seed: int | None = None) -> dict[str, Any]:
-    """Train ``arch``'s network once with the held inputs (``seed``: another training seed
-    than the run's), scored as each of ``dtypes``."""
+def score(arch: Architecture, dtypes: tuple[str, ...]) -> dict[str, Any]:
+    """Train ``arch``'s network with each of the run's training seeds and the held inputs,
+    scored as each of ``dtypes``: the mean over the seeds, and every seed's score."""
     inputs = _INPUTS["inputs"]
-    result = proxy.evaluate_network(arch, inputs.data, dtypes, budget=inputs.budget,
-                                    seed=inputs.config.seed if seed is None else seed)
-    return {"accuracy": result.accuracy, "quantized": result.quantized,
-            "train_seconds": result.train_seconds, "diverged": result.diverged or ""}
+    seeds = training_seeds(inputs.config.seed, inputs.config.train_seeds)
+    runs = [proxy.evaluate_network(arch, inputs.data, dtypes, budget=inputs.budget, seed=seed)
+            for seed in seeds]
+    accuracy = [run.accuracy for run in runs]
+    quantized = {dtype: [run.quantized[dtype] for run in runs] for dtype in dtypes}
+    return {"accuracy": float(np.mean(accuracy)), "accuracy_seeds": accuracy,
+            "quantized": {dtype: float(np.mean(q)) for dtype, q in quantized.items()},
+            "quantized_seeds": quantized,
+            "train_seconds": sum(run.train_seconds for run in runs),
+            "diverged": "; ".join(f"seed {seed}: {run.diverged}"
+                                  for seed, run in zip(seeds, runs) if run.diverged)}
 
 
 def start_pool(inputs: SearchInputs, workers: int) -> ProcessPoolExecutor:

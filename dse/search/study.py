@@ -4,9 +4,8 @@ check that it was made with the same config and the same resolved inputs.
 What a study stores (user attributes): ``dse_config`` (the config's identity), ``dse_inputs``
 (the resolved profile and space, and the data's fingerprint: editing a profile between two
 runs must not mix old and new budgets in one study), ``dse_trainings`` (the target: how many
-networks to train, so a worker that joins knows when the study is done) and
-``dse_confirm:<network>`` (the extra-seed scores of a network near the front:
-:mod:`dse.seeds`).
+networks to train, so a worker that joins knows when the study is done). Each trial holds its
+network's scores over the training seeds (:mod:`dse.seeds`).
 """
 
 from __future__ import annotations
@@ -72,6 +71,10 @@ def _json(data: Any) -> Any:
 def _check_same(study: optuna.Study, config: SearchConfig, inputs: SearchInputs) -> None:
     name = study.study_name
     stored, current = study.user_attrs.get(CONFIG_ATTR), _json(config.identity())
+    if stored is not None and "train_seeds" not in stored:
+        raise DseError(f"Study {name!r} was made by an older dse that trained each network with "
+                       f"one seed; its scores cannot be mixed with means over "
+                       f"{config.train_seeds}. Run it again under a new --study name.")
     if stored is not None and stored != current:
         differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
         raise DseError(
