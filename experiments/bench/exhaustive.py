@@ -1,15 +1,18 @@
-"""The exhaustive truth of a space: every network trained once, scored as every dtype.
+"""The exhaustive truth of a space: every network trained as a search trains it (with the run's
+k training seeds), scored as every dtype.
 
-    python experiments/bench/exhaustive.py --space default --task motion [--seed 0] [--workers 2]
+    python experiments/bench/exhaustive.py --space default --task motion [--seed 0]
+                                           [--train-seeds 3] [--workers 2]
 
 Trains each network of the space that has a feasible candidate on the profile (the same
-training the search runs, in the same worker pool) and caches its float and quantized test
-accuracies in experiments/bench/results/, with a fingerprint of the code a score depends on:
-a table made by other proxy code is scored again. Other BLAS kernels round matrix products
-differently, so single scores move: a truth made with OPENBLAS_CORETYPE set is cached apart
-(`-haswell` after the seed for Haswell), and a run is best judged against the truth of its
-own kernels. The cache is written as it fills, so an interrupted run resumes where it
-stopped. The sampler bench and the default-run bench read their truth from here.
+training the search runs, in the same worker pool: k seeds, the mean and each seed's score)
+and caches its float and quantized test accuracies in experiments/bench/results/, with a
+fingerprint of the code a score depends on: a table made by other proxy code is scored
+again. Other BLAS kernels round matrix products differently, so single scores move: a truth
+made with OPENBLAS_CORETYPE set is cached apart (`-haswell` after the seed for Haswell), and
+a run is best judged against the truth of its own kernels. The cache is written as it fills,
+so an interrupted run resumes where it stopped. The sampler bench and the default-run bench
+read their truth from here.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from dse import cells, proxy, quantize, tasks, training
+from dse import cells, proxy, quantize, seeds, tasks, training
 from dse.architecture import Architecture
-from dse.config import SearchConfig
+from dse.config import DEFAULT_TRAIN_SEEDS, SearchConfig
 from dse.cost import CostReport
 from dse.search import pool, resolve
 from dse.search.inputs import SearchInputs
@@ -37,7 +40,7 @@ SAVE_EVERY = 20  # trainings between writes of the cache
 def proxy_fingerprint() -> str:
     """Checksum of the code a score depends on."""
     digest = hashlib.sha256()
-    for module in (cells, proxy, quantize, tasks, training):
+    for module in (cells, proxy, quantize, seeds, tasks, training, pool):
         digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -49,8 +52,8 @@ class Row:
     key: str  # "lstm:24|int8", as the search's trials name it
     network: str
     dtype: str
-    accuracy: float  # float weights
-    accuracy_quantized: float  # as the dtype deploys it
+    accuracy: float  # float weights, mean over the training seeds
+    accuracy_quantized: float  # as the dtype deploys it, mean over the training seeds
     report: CostReport
 
     @property
@@ -65,7 +68,8 @@ def this_kernels() -> str | None:
 
 def cache_path(config: SearchConfig, kernels: str | None = None) -> Path:
     suffix = f"-{kernels.lower()}" if kernels else ""
-    return CACHE / f"truth-{config.task}-{config.space}-seed{config.seed}{suffix}.json"
+    return CACHE / (f"truth-{config.task}-{config.space}-seed{config.seed}-k{config.train_seeds}"
+                    f"{suffix}.json")
 
 
 def stored_scores(config: SearchConfig, kernels: str | None,
@@ -166,13 +170,16 @@ def main() -> None:
     parser.add_argument("--space", default="default")
     parser.add_argument("--task", default="motion")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-seeds", type=int, default=DEFAULT_TRAIN_SEEDS)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     start = time.perf_counter()
-    config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=args.seed)
+    config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=args.seed,
+                          train_seeds=args.train_seeds)
     rows = truth(config, args.workers)
     feasible = sum(row.feasible for row in rows.values())
-    print(f"{args.space} on {args.task} (seed {args.seed}, profile {args.profile}, kernels "
+    print(f"{args.space} on {args.task} (seed {args.seed}, {args.train_seeds} training seeds, "
+          f"profile {args.profile}, kernels "
           f"{this_kernels() or 'unset'}): {len({r.network for r in rows.values()})} networks "
           f"trained, {feasible} feasible candidates, {time.perf_counter() - start:.0f} s; "
           f"cached in {cache_path(config, this_kernels())}")

@@ -3,7 +3,7 @@
     python experiments/bench/head_to_head.py runs/a runs/b [--budgets 5 10 20 50 100]
 
 For comparing two versions of a sampler where no exhaustive truth is at hand (the `default`
-space's takes hours): run `dse run ... --confirm-seeds 0` with each (same profile, space,
+space's takes hours): run `dse run ...` with each (same profile, space,
 task, seed and BLAS kernels, so a network both train scores the same in both: checked),
 then value each run's trained candidates (accuracy_quantized up, latency_ms down) against
 the front of both runs' candidates together. Prints, per run: networks trained, training

@@ -6,9 +6,9 @@ Trains a fixed set of networks (small to large, LSTM and GRU, 1-3 layers) on eac
 task with training seeds 0..S-1 (the data stays the one of seed 0, as in a search) and
 prints, per task, the per-network standard deviation of the int8 accuracy (the default
 objective): median and largest, and the spread of the difference between two networks'
-single-seed scores. dse uses it twice: ``NOISE_MARGIN`` (dse/search/confirm.py), how far
-below the front a network may score and still be confirmed with more seeds, and
-``DEFAULT_CONFIRM_SEEDS`` (dse/config.py).
+single-seed scores. dse uses it for ``DEFAULT_TRAIN_SEEDS`` (dse/config.py: the mean of 3
+seeds halves the spread's effect on a ranking) and ``SEED_SPREAD`` (dse/proxy.py: when a
+test split is too coarse to rank networks).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from dse import proxy, tasks
 from dse.architecture import parse_arch
-from dse.training import derived_seed
+from dse.seeds import training_seeds
 
 NETWORKS = ["lstm:8", "gru:16", "lstm:32", "gru:32,16", "lstm:64", "gru:64,32",
             "lstm:24,24,24", "gru:128"]
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    seeds = [0] + [derived_seed(0, (1 << 20) + k) for k in range(args.seeds - 1)]
+    seeds = list(training_seeds(0, args.seeds))
     start = time.perf_counter()
     print(f"proxy noise: {len(NETWORKS)} networks x {args.seeds} training seeds per task "
           f"(int8 accuracy, the search's budget)")

@@ -10,7 +10,14 @@ products of the same training (input projections, the recurrent product forward 
 at every step, weight and input gradients) take alone, with nothing else. Where it is above
 PyTorch's whole time, no arrangement of the point-wise numpy work can reach the goal.
 
-    python experiments/bench/proxy_speed.py [--quick] [--epochs 2]
+The ``stack s`` column bounds what training k seeds as one stacked computation (weights,
+optimizer state and batches on a leading seed axis) could take: the same trainer with a
+k-times larger batch for the same number of steps (k x the epochs) does the same arithmetic
+in the same number of numpy calls as k stacked seeds, with no per-seed bookkeeping. ``per
+seed`` is that over k, against one seed's time: near 1.0 stacking saves nothing, and the
+search trains a network's k seeds one after another (``dse.search.pool``).
+
+    python experiments/bench/proxy_speed.py [--quick] [--epochs 2] [--stack 3]
 
 The header names the BLAS kernels numpy runs: a forced ``OPENBLAS_CORETYPE`` (some
 machines set one for old OpenBLAS builds) can halve the products' speed.
@@ -117,6 +124,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="four sizes instead of ten")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="best of N")
+    parser.add_argument("--stack", type=int, default=3, help="seeds of the stacked bound")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_task("motion")
@@ -127,20 +135,27 @@ def main() -> None:
           f"numpy {np.__version__} on {blas_kernels()} kernels"
           f"{f' (forced: OPENBLAS_CORETYPE={forced})' if forced else ''}, "
           f"torch {torch.__version__}, {platform.machine()}")
-    print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}")
-    ratios = []
+    k = args.stack
+    stacked = replace(budget, batch_size=k * budget.batch_size, epochs=k * budget.epochs)
+    print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}"
+          f"{'stack s':>9}{'per seed':>9}")
+    ratios, shares = [], []
     for cells in QUICK_SIZES if args.quick else SIZES:
         for cell in ("lstm", "gru"):
             ours = min(numpy_seconds(cell, cells, data, budget) for _ in range(args.repeats))
             theirs = min(torch_seconds(cell, cells, data, budget) for _ in range(args.repeats))
             floor = min(gemm_seconds(cell, cells, data, budget) for _ in range(args.repeats))
+            stack = min(numpy_seconds(cell, cells, data, stacked) for _ in range(args.repeats))
             ratios.append(theirs / ours)
+            shares.append(stack / k / ours)
             text = f"{cell}:{','.join(map(str, cells))}"
-            print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}{floor:>8.2f}",
-                  flush=True)
+            print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}{floor:>8.2f}"
+                  f"{stack:>9.2f}{shares[-1]:>9.2f}", flush=True)
     geo = float(np.exp(np.mean(np.log(ratios))))
     print(f"geometric mean ratio (torch / numpy): {geo:.2f}; goal >= 1.0: "
           f"{'met' if geo >= 1.0 else 'NOT met'}; min {min(ratios):.2f}, max {max(ratios):.2f}")
+    print(f"{k} seeds stacked, bound: {k * np.median(shares):.2f}x one seed's time (median; "
+          f"min {k * min(shares):.2f}x, max {k * max(shares):.2f}x); sequential: {k}.00x")
 
 
 if __name__ == "__main__":

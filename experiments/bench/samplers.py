@@ -1,14 +1,17 @@
 """Sampler quality: hypervolume and Pareto-set recovery against the exhaustive front.
 
     python experiments/bench/samplers.py [--space small] [--task motion] [--seeds 0 1 2 3 4]
+                                         [--train-seeds 3] [--against means|own]
 
-Each seed's exhaustive truth (every network trained once with that seed, which also draws
-the data: experiments/bench/exhaustive.py, cached; made with this process's BLAS kernels,
+Each seed's exhaustive truth (every network trained with that run seed's k training seeds,
+as a search trains it; the run seed also draws the data: experiments/bench/exhaustive.py,
+cached; made with this process's BLAS kernels,
 OPENBLAS_CORETYPE) is the reference for the runs with that seed. Each sampler runs through
 the real search loop (`dse.search.run_study`: real SQLite
 storage, constraints, one training per network recording every dtype, deduplication) with
 the trainings answered from the truth, which gives the same numbers as training because a
-score is a pure function of (network, data, budget, seed). Baseline: random search, in the
+score is a pure function of (network, data, budget, seeds). A run is valued by what it
+reports: its pareto.csv (the front of its k-seed means). Baseline: random search, in the
 same run.
 
 Prints, per sampler and budget (trainings as a share of the space's networks), the median
@@ -23,10 +26,11 @@ whose candidates add the most hypervolume (minutes on the `default` space).
 a yardstick (not a strict bound) for a sampler that knows each network's average score but
 not its seed's noise.
 
-`--against means` values every run at the mean of its candidates' scores over all the
-seeds' truths instead of its own seed's: one seed's front is partly its luckiest scores,
-the means' front is what a network scores on average (the runs still search with their own
-seed's scores, as a user's run does; the oracle knows the means).
+`--against means` (the default) values every run at the mean of its candidates' scores over
+all the seeds' truths (k x seeds trainings per network) instead of its own seed's: one
+seed's front is partly its luckiest scores, the means' front is what a network scores on
+average (the runs still search with their own seed's scores, as a user's run does; the
+oracle knows the means).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ import numpy as np
 import optuna
 from exhaustive import Row, network_scores, truth  # same folder
 
-from dse.config import SearchConfig
+from dse import results
+from dse.config import DEFAULT_TRAIN_SEEDS, SearchConfig
 from dse.pareto import hypervolume_2d, non_dominated
 from dse.search import ehvi, open_study, pool, resolve, run_study
 from dse.search.samplers import make_sampler
@@ -58,11 +63,9 @@ class TruthPool:
     def __init__(self, scores: dict[str, dict]) -> None:
         self.scores = scores
 
-    def submit(self, fn: Any, arch: Any, dtypes: tuple[str, ...], seed: int | None = None) -> Future:
+    def submit(self, fn: Any, arch: Any, dtypes: tuple[str, ...]) -> Future:
         future: Future = Future()
-        score = self.scores[arch.text]
-        future.set_result({"accuracy": score["accuracy"], "train_seconds": 0.0, "diverged": "",
-                           "quantized": {d: score["quantized"][d] for d in dtypes}})
+        future.set_result(dict(self.scores[arch.text], train_seconds=0.0))
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -112,15 +115,15 @@ def mean_truth(tables: list[dict[str, Row]]) -> dict[str, Row]:
 
 
 def search(config: SearchConfig, scores: dict[str, dict], exponent: float) -> set[str]:
-    """Keys of the candidates a real search with ``config`` scores, trainings from the truth;
-    ``exponent`` is ehvi's training-cost exponent."""
+    """Keys of the candidates a real search with ``config`` reports (its pareto.csv),
+    trainings from the truth; ``exponent`` is ehvi's training-cost exponent."""
     with tempfile.TemporaryDirectory() as folder:
         inputs = resolve(config)
         study = open_study(inputs, f"sqlite:///{folder}/s.db", "bench")
         run_study(inputs, study,
                   sampler_factory=partial(make_sampler, training_cost_exponent=exponent))
-        return {t.user_attrs["key"] for t in study.trials
-                if t.state == optuna.trial.TrialState.COMPLETE}
+        front = results.pareto_frame(results.trials_frame(study))
+        return {f"{arch}|{dtype}" for arch, dtype in zip(front["arch"], front["dtype"])}
 
 
 def main() -> None:
@@ -131,7 +134,8 @@ def main() -> None:
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
     parser.add_argument("--shares", nargs="+", type=float, default=[0.1, 0.2, 0.3, 0.5])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--against", choices=["own", "means"], default="own",
+    parser.add_argument("--train-seeds", type=int, default=DEFAULT_TRAIN_SEEDS)
+    parser.add_argument("--against", choices=["own", "means"], default="means",
                         help="value each run at its own seed's truth or at the seeds' means")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -140,12 +144,13 @@ def main() -> None:
     truths = {}
     for seed in args.seeds:
         config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=seed,
-                              confirm_seeds=0)
+                              train_seeds=args.train_seeds)
         truths[seed] = (config, truth(config, verbose=False),
                         network_scores(resolve(config), verbose=False))
     networks = len({r.network for r in truths[args.seeds[0]][1].values()})
     means = mean_truth([table for _, table, _ in truths.values()])
-    print(f"truth: {networks} networks per seed, seeds {args.seeds}, "
+    print(f"truth: {networks} networks per seed, seeds {args.seeds} x {args.train_seeds} "
+          f"training seeds, "
           f"{time.perf_counter() - start:.0f} s")
 
     rows = []

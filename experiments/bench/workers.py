@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     config = SearchConfig(space=args.space, task=args.task, trainings=args.trainings,
-                          sampler="random", epochs=args.epochs, confirm_seeds=0)
+                          sampler="random", epochs=args.epochs, train_seeds=1)
     seconds: dict[int, float] = {}
     frames, trained = [], {}
     for _ in range(args.repeats):
