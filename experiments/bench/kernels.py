@@ -7,10 +7,15 @@ For each profile's core, the 24 held-out networks of cost_vs_emulation.py (LSTM 
 layers, 8-128 cells; the motion task's shape F=6, T=48, K=6) are exported untrained in each
 of int8, int16 and float32, cross-compiled and emulated (timing does not depend on the
 weights' values), once with this checkout's generator and once with the baseline revision's
-(its own generator, harness and counting, run from a copy of that revision). Per core:
+(its own generator, harness and cycle counting, run from a copy of that revision; the inner
+loop is picked by this checkout's rule on both, which counts VMUL as a float product: the
+baseline's rule did not, and picked the float32 sigmoid's VMLA block instead of the gate
+sums' VMUL/VADD loop). Per core:
 
 * inner-loop MACs per cycle per dtype: the hottest block of multiply-accumulates, median over
-  the networks whose kernel loops (the steady state of the gate sums);
+  the networks whose kernel loops (the steady state of the gate sums); n/a where none does
+  (float32 on the Cortex-M0+, which has no FPU: its hottest multiplies are libgcc's soft
+  float);
 * cycles per cell per step outside the MACs: (cycles - gate MACs / that rate) / (T x cells),
   median per dtype;
 * whole-inference cycles, geometric mean over the 24 held-out (network, dtype) pairs of
@@ -25,8 +30,11 @@ board measurement (docs/measure.md).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -48,12 +56,30 @@ DTYPES = ("int8", "int16", "float32")
 M4_BOUNDS = {"int8": (0.8, 16 / 23), "int16": (0.8, 16 / 23)}
 
 
+def inner_loop_rule(session: object):
+    """This checkout's dse.measure.session._inner_loop, compiled in the namespace of the
+    session module that runs (this checkout's or the baseline's), so that both revisions'
+    inner loops are picked and counted alike."""
+    tree = ast.parse((REPO / "dse" / "measure" / "session.py").read_text())
+    node = next(n for n in tree.body
+                if isinstance(n, ast.FunctionDef) and n.name == "_inner_loop")
+    node.returns = None  # the annotations name types the module may import only for checking
+    for arg in node.args.args:
+        arg.annotation = None
+    namespace = dict(vars(session))
+    exec(compile(ast.Module([node], []), "session.py", "exec"), namespace)
+    return namespace["_inner_loop"]
+
+
 def probe(job: tuple[str, tuple[int, ...], str, str]) -> dict:
     """Emulate one untrained export; only API that every revision measured here has."""
     from dse.architecture import Architecture
     from dse.calibrate import PREFIX, write_untrained_export
+    from dse.measure import session
     from dse.measure.cores import CORES
     from dse.measure.session import run_image
+
+    session._inner_loop = inner_loop_rule(session)  # type: ignore[attr-defined]
 
     cell, cells, dtype, core = job
     arch = Architecture(cell, tuple(cells), dtype, **SHAPE)  # type: ignore[arg-type]
@@ -85,10 +111,14 @@ def baseline_tree(revision: str) -> Path:
 
 def run_baseline(jobs: list, revision: str, workers: int) -> list[dict]:
     """The jobs in a fresh interpreter that imports the baseline's dse."""
-    env = dict(os.environ, PYTHONPATH=str(baseline_tree(revision)))
-    done = subprocess.run([sys.executable, __file__, "--probe", json.dumps(jobs),
-                           "--workers", str(workers)], env=env, check=True,
-                          capture_output=True, text=True)
+    tree = baseline_tree(revision)
+    try:
+        done = subprocess.run([sys.executable, __file__, "--probe", json.dumps(jobs),
+                               "--workers", str(workers)],
+                              env=dict(os.environ, PYTHONPATH=str(tree)), check=True,
+                              capture_output=True, text=True)
+    finally:
+        shutil.rmtree(tree)
     return json.loads(done.stdout)
 
 
@@ -115,6 +145,10 @@ def summarize(nets: list, results: dict) -> dict:
         outside = [(r["cycles"] - gate_macs(*n) / rate) / cell_steps(n[1]) for n, r in mine]
         out[dtype] = {"inner": rate, "outside": statistics.median(outside)}
     return out
+
+
+def fmt(value: float, spec: str, width: int) -> str:
+    return f"{'n/a':>{width}}" if math.isnan(value) else f"{value:>{width}{spec}}"
 
 
 def main() -> None:
@@ -160,12 +194,12 @@ def main() -> None:
             b, n = s_before[dtype], s_now[dtype]
             bound = M4_BOUNDS.get(dtype) if core == "cortex-m4" else None
             note = (f"   (bound {bound[0]:.2f}; 4 rows a pass: {bound[1]:.3f})" if bound else "")
-            print(f"{'inner-loop MACs/cycle ' + dtype:34}{b['inner']:>12.3f}{n['inner']:>12.3f}"
-                  f"{n['inner'] / b['inner']:>8.2f}x{note}")
+            print(f"{'inner-loop MACs/cycle ' + dtype:34}{fmt(b['inner'], '.3f', 12)}"
+                  f"{fmt(n['inner'], '.3f', 12)}{fmt(n['inner'] / b['inner'], '.2f', 8)}x{note}")
         for dtype in DTYPES:
             b, n = s_before[dtype], s_now[dtype]
-            print(f"{'cycles/cell/step outside, ' + dtype:34}{b['outside']:>12.0f}"
-                  f"{n['outside']:>12.0f}{b['outside'] / n['outside']:>8.2f}x")
+            print(f"{'cycles/cell/step outside, ' + dtype:34}{fmt(b['outside'], '.0f', 12)}"
+                  f"{fmt(n['outside'], '.0f', 12)}{fmt(b['outside'] / n['outside'], '.2f', 8)}x")
         print(f"{'whole inference, geomean of 24':34}{geo['before']:>12,.0f}{geo['now']:>12,.0f}"
               f"{geo['before'] / geo['now']:>8.2f}x")
         for dtype in DTYPES:
