@@ -1,7 +1,7 @@
 """Imports point one way (FORBIDDEN below is the rule): the numeric core never imports the search,
-optuna or plotly; the dashboard never imports the search; the export and measure packages never
-import optuna (``dse.handoff`` reads the study for them); nothing but the CLI imports the CLI; no
-module imports itself back through others."""
+optuna or plotly; the dashboard never imports the search, and computes its data without plotly;
+the export and measure packages never import optuna (``dse.handoff`` reads the study for them);
+nothing but the CLI imports the CLI; no module imports itself back through others."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ FORBIDDEN = {
     "results": {"plotly", "dse.search", "dse.dashboard"},
     "seeds": {"optuna", "plotly", "dse.search"},
     "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},
+    "dashboard/data": {"plotly", "dse.dashboard.figures", "dse.dashboard.page"},  # compute, then render
+    "dashboard/figures": {"dse.dashboard.page"},
     "handoff": {"plotly", "dse.dashboard", "dse.runner", "dse.cli"},
 }
 NO_OPTUNA_PACKAGES = ("export", "measure")  # the study a network comes from is read by the caller
