@@ -84,6 +84,19 @@ def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp
         assert "smlad" not in result["instruction_mix"]
 
 
+@needs_toolchain
+def test_an_export_in_a_folder_with_a_comma_builds_and_measures(exports, tmp_path) -> None:
+    """The linker map's path reaches ld whole (``-Wl,`` would split it at the comma)."""
+    folder = tmp_path / "motion,lstm 8"
+    shutil.copytree(exports["lstm:8"], folder)
+    done = dse("measure", str(folder), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert Path(result["elf"]).parent.parent == folder and Path(result["elf"]).is_file()
+    assert Path(result["elf"]).with_suffix(".map").is_file()
+    assert result["measured"]["flash_bytes"] > 0 and result["logits"]["equal_golden"]
+
+
 QEMU = shutil.which("qemu-system-arm")
 needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"),
                                 reason="no qemu-system-arm")
