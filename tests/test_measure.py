@@ -422,6 +422,29 @@ def test_the_fit_recovers_known_constants(tmp_path) -> None:
         "fitted to emulation (dse calibrate, cortex-m4, 48 architectures, today)")
 
 
+def test_a_written_fit_has_the_shipped_profiles_layout() -> None:
+    """The section 'dse calibrate --write' writes for a shipped profile's own fit: its tables,
+    in the shipped file's order, every value written as the file has it."""
+    from dse.calibrate import Fit, runtime_section
+
+    shipped = (data_dir("hardware_profiles") / "stm32l4.toml").read_text()
+    section = shipped[shipped.index("[runtimes.dse-c]"):]
+    errors = {"max": 0.0, "median": 0.0}
+    fit = Fit("cortex-m4", 48, load_profile("stm32l4").runtime_named("dse-c"), errors, errors,
+              errors)
+    written = runtime_section(fit, date="today")
+
+    def tables(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("[")]
+
+    assert tables(written) == tables(section)
+    values = [line.split("#")[0].strip() for line in written.splitlines() if "=" in line[:40]]
+    shipped_values = [line.split("#")[0].strip() for line in section.splitlines()
+                      if "=" in line[:40]]
+    assert values[:2] == shipped_values[:2]
+    assert values[3:] == shipped_values[3:]  # all but the provenance (its date and residuals)
+
+
 def test_nonnegative_least_squares_never_goes_below_zero() -> None:
     from dse.calibrate import nonnegative_least_squares
 
