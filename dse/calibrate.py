@@ -16,7 +16,7 @@ import os
 import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -245,7 +245,6 @@ def runtime_section(result: Fit, *, date: str) -> str:
                  f"{100 * result.cycle_errors['median']:.1f} %; flash residual max "
                  f"{100 * result.flash_errors['max']:.1f} %; RAM residual max "
                  f"{100 * result.ram_errors['max']:.1f} %")
-    rt = result.runtime
     lines = [
         "[runtimes.dse-c]",
         'description = "dse\'s exported C (dse export): no interpreter, state in a struct the '
@@ -255,20 +254,19 @@ def runtime_section(result: Fit, *, date: str) -> str:
         f"reserve_flash_bytes = 0   # {source}: the code is in code_flash_bytes",
         f"reserve_ram_bytes = 0   # {source}: the stack is in stack_bytes",
     ]
-    tables: list[tuple[str, dict[str, Any], str]] = [
-        ("macs_per_cycle", rt.macs_per_cycle, ".4g"),
-        ("cycles_per_activation", rt.cycles_per_activation, ".4g"),
-        ("cycles_per_elementwise", rt.cycles_per_elementwise, ".4g"),
-        ("per_step_overhead_cycles", rt.per_step_overhead_cycles, ".4g"),
-        ("per_op_overhead_cycles", rt.per_op_overhead_cycles, ".4g"),
-        ("cycles_per_input", rt.cycles_per_input, ".4g"),
-        *((name, getattr(rt, name), "d") for name in (
-            "code_flash_bytes", "layer_code_flash_bytes", "block_code_bytes", "stack_bytes",
-            "stacked_stack_bytes"))]
-    for name, values, spec in tables:
+    for name, values in _tables(result.runtime):
+        # rates to 4 significant digits; byte counts (whole numbers) as they are
+        spec = "d" if all(isinstance(value, int) for value in values.values()) else ".4g"
         lines += ["", f"[runtimes.dse-c.{name}]"]
         lines += [f"{key} = {format(value, spec)}   # {source}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def _tables(runtime: Runtime) -> list[tuple[str, dict[str, Any]]]:
+    """The runtime's tables (its per-dtype and per-network fields that are set), in the order
+    :class:`Runtime` declares them."""
+    return [(f.name, getattr(runtime, f.name)) for f in fields(Runtime)
+            if isinstance(getattr(runtime, f.name), dict)]
 
 
 _DSE_C = re.compile(r"^\[runtimes\.dse-c[.\]]")

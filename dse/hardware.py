@@ -112,21 +112,22 @@ class Runtime:
     every other is an estimate.
     """
 
+    # the tables in the order a profile file has them ('dse calibrate' writes them so)
     name: str
     reserve_flash_bytes: int
     reserve_ram_bytes: int
-    per_step_overhead_cycles: dict[str, float]
-    per_op_overhead_cycles: dict[str, float]
     macs_per_cycle: dict[str, float]
     cycles_per_activation: dict[str, float]
     cycles_per_elementwise: dict[str, float]
+    per_step_overhead_cycles: dict[str, float]
+    per_op_overhead_cycles: dict[str, float]
     gru_ops_per_step: int | None = None
     cycles_per_input: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DTYPES, 0.0))
     code_flash_bytes: dict[str, int] | None = None
     layer_code_flash_bytes: dict[str, int] | None = None
+    block_code_bytes: dict[str, int] | None = None
     stack_bytes: dict[str, int] | None = None
     stacked_stack_bytes: dict[str, int] | None = None
-    block_code_bytes: dict[str, int] | None = None
     layout: str = "tflm"
     description: str = ""
     provenance: str = ""

@@ -24,6 +24,34 @@ def dse():
     return run_dse
 
 
+@pytest.fixture(scope="session")
+def motion():
+    """The built-in motion task (seed 0), loaded once: tests read it, never change it."""
+    from dse.tasks import load_task
+
+    return load_task("motion")
+
+
+def trained_networks(url: str, study_name: str) -> int:
+    """Networks a study has trained (each with a complete trial of its own)."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=url)
+    return sum(t.state == optuna.trial.TrialState.COMPLETE and bool(t.user_attrs.get("trained"))
+               for t in study.trials)
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory) -> Path:
+    """One small search, run once for the session: the folder ``dse run`` ran in (the study
+    ``s`` is in ``runs/s/``). The tests that take it only read it (export, dashboard)."""
+    folder = tmp_path_factory.mktemp("small-study")
+    done = run_dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "6",
+                   "--epochs", "1", "--study", "s", "--no-progress", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    return folder
+
+
 def refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
     """Exit 2, one line on stderr holding every fragment, no traceback."""
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)

@@ -74,8 +74,16 @@ def test_malformed_user_profile_names_file_and_line(dse, tmp_path) -> None:
 
 
 def test_profiles_list_and_show(dse) -> None:
+    from dse.hardware import available_profiles, load_profile
+
     listing = dse("profiles")
     assert listing.returncode == 0 and "STM32L476RG" in listing.stdout
+    assert listing.stdout.splitlines()[0].endswith("runtimes (default first)")
+    rows = {line.split()[0]: line for line in listing.stdout.splitlines()[2:]}
+    for name in available_profiles():  # as the header says: the one priced by default first
+        profile = load_profile(name)
+        others = [rt for rt in profile.runtimes if rt != profile.runtime]
+        assert rows[name].endswith(", ".join([profile.runtime, *others])), rows[name]
     shown = dse("profiles", "show", "stm32l4")
     assert "DS10198" in shown.stdout  # every number with its source
     data = json.loads(dse("profiles", "show", "stm32l4", "--json").stdout)

@@ -17,17 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dse.dashboard import (
-    StudyView,
-    accuracy_ticks,
-    build_dashboard,
-    dashboard_data,
-    export_image,
-    hypervolume,
-    log_ticks,
-    parallel_data,
-    study_figure,
-)
+from dse.dashboard import StudyView, build_dashboard, dashboard_data, export_image
+from dse.dashboard.data import accuracy_ticks, hypervolume, log_ticks, parallel_data
+from dse.dashboard.figures import study_figure
 from dse.errors import DseError
 from dse.results import pareto_mask
 

@@ -21,18 +21,12 @@ from dse.cells import forward
 from dse.export import c, verify
 from dse.export.bundle import raw_windows, standardize_like_c
 from dse.proxy import DEFAULT_BUDGET
-from dse.tasks import load_task
 from dse.training import train
 
 NETWORKS = ["lstm:12", "gru:12", "lstm:10,6", "gru:7,9", "lstm:6,5,8", "gru:9,4,6"]
 ARM = shutil.which("arm-none-eabi-gcc")
 CORES = {"cortex-m4": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
          "cortex-m0plus": ["-mcpu=cortex-m0plus", "-mthumb"]}
-
-
-@pytest.fixture(scope="module")
-def motion():
-    return load_task("motion")
 
 
 @pytest.fixture(scope="module")
@@ -197,17 +191,14 @@ def dse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=600)
 
 
-def test_export_from_a_study_row_writes_a_checked_folder(tmp_path) -> None:
-    run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "6", "--epochs",
-              "1", "--study", "s", "--no-progress", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    done = dse("export", "--study", "s", "--row", "1", "--out", "out", *QUICK, "--json",
-               cwd=tmp_path)
+def test_export_from_a_study_row_writes_a_checked_folder(small_study: Path, tmp_path) -> None:
+    done = dse("export", "--study", "s", "--runs", str(small_study / "runs"), "--row", "1",
+               "--out", "out", *QUICK, "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     import pandas as pd
 
-    first = pd.read_csv(tmp_path / "runs" / "s" / "pareto.csv").iloc[0]
+    first = pd.read_csv(small_study / "runs" / "s" / "pareto.csv").iloc[0]
     assert (report["arch"], report["dtype"]) == (first["arch"], first["dtype"])
     assert report["source"]["study"] == "s" and report["search"]["trial"] == first["number"]
     assert report["search"]["accuracy_quantized"] == first["accuracy_quantized"]
@@ -267,6 +258,19 @@ def test_direct_export_and_its_text_output(tmp_path) -> None:
     assert "vib_predict" in (tmp_path / "g" / "model.h").read_text()
 
 
+@pytest.fixture(scope="module")
+def int8_study(tmp_path_factory) -> Path:
+    """Study 's' of an int8-only GRU space, run once for the bad-input cases (which only
+    read it): the folder ``dse run`` ran in."""
+    folder = tmp_path_factory.mktemp("int8-study")
+    space = folder / "int8.toml"
+    space.write_text('layers = [1, 1]\ncells = [4, 8]\ncell_types = ["gru"]\ndtypes = ["int8"]\n')
+    made = dse("run", "--profile", "stm32l4", "--space", str(space), "--trainings", "2",
+               "--epochs", "1", "--study", "s", "--no-progress", cwd=folder)
+    assert made.returncode == 0, made.stderr
+    return folder
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--study", "nope", "--row", "1"], "no such file"),
     (["--study", "s", "--row", "99"], "rows in its pareto.csv; --row must be 1.."),
@@ -276,15 +280,12 @@ def test_direct_export_and_its_text_output(tmp_path) -> None:
     (["--arch", "lstm:8"], "either a built-in task"),
     (["--arch", "lstm:8", "--task", "motion", "--prefix", "a-b"], "is not the start of a C"),
 ])
-def test_bad_export_input_is_one_line(tmp_path, args: list[str], message: str) -> None:
-    space = tmp_path / "int8.toml"
-    space.write_text('layers = [1, 1]\ncells = [4, 8]\ncell_types = ["gru"]\ndtypes = ["int8"]\n')
-    if not (tmp_path / "runs" / "s").exists():
-        assert dse("run", "--profile", "stm32l4", "--space", str(space), "--trainings", "2",
-                   "--epochs", "1", "--study", "s", "--no-progress", cwd=tmp_path).returncode == 0
-    done = dse("export", *args, "--out", "x", *QUICK, cwd=tmp_path)
+def test_bad_export_input_is_one_line(int8_study: Path, tmp_path, args: list[str],
+                                     message: str) -> None:
+    done = dse("export", *args, "--out", str(tmp_path / "x"), *QUICK, cwd=int8_study)
     assert done.returncode == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr, done.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_a_non_empty_folder_needs_force_and_keeps_other_files(tmp_path) -> None:

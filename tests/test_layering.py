@@ -1,6 +1,7 @@
 """Imports point one way (FORBIDDEN below is the rule): the numeric core never imports the search,
-optuna or plotly; the dashboard never imports the search; the export and measure packages never
-import optuna (``dse.handoff`` reads the study for them); nothing but the CLI imports the CLI."""
+optuna or plotly; the dashboard never imports the search, and computes its data without plotly;
+the export and measure packages never import optuna (``dse.handoff`` reads the study for them);
+nothing but the CLI imports the CLI; no module imports itself back through others."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ FORBIDDEN = {
     "results": {"plotly", "dse.search", "dse.dashboard"},
     "seeds": {"optuna", "plotly", "dse.search"},
     "dashboard": {"optuna", "dse.search", "dse.runner", "dse.cli"},
+    "dashboard/data": {"plotly", "dse.dashboard.figures", "dse.dashboard.page"},  # compute, then render
+    "dashboard/figures": {"dse.dashboard.page"},
     "handoff": {"plotly", "dse.dashboard", "dse.runner", "dse.cli"},
 }
 NO_OPTUNA_PACKAGES = ("export", "measure")  # the study a network comes from is read by the caller
@@ -43,15 +46,24 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
+def module_files(module: str) -> list[Path]:
+    """``dse/<module>.py``, or every file of the package ``dse/<module>/``."""
+    path, package = PACKAGE / f"{module}.py", PACKAGE / module
+    if path.exists():
+        return [path]
+    if (package / "__init__.py").exists():
+        return sorted(package.rglob("*.py"))
+    pytest.fail(f"dse/{module}.py (or the package dse/{module}/) is part of the documented "
+                f"layout but missing")
+
+
 @pytest.mark.parametrize("module", sorted(FORBIDDEN))
 def test_imports_point_one_way(module: str) -> None:
-    path = PACKAGE / f"{module}.py"
-    if not path.exists():
-        pytest.fail(f"dse/{module}.py is part of the documented layout but missing")
-    imported = imported_modules(path)
-    bad = {name for name in imported for banned in FORBIDDEN[module]
-           if name == banned or name.startswith(banned + ".")}
-    assert not bad, f"dse/{module}.py imports {sorted(bad)}"
+    for path in module_files(module):
+        imported = imported_modules(path)
+        bad = {name for name in imported for banned in FORBIDDEN[module]
+               if name == banned or name.startswith(banned + ".")}
+        assert not bad, f"{path.relative_to(PACKAGE.parent)} imports {sorted(bad)}"
 
 
 @pytest.mark.parametrize("package", NO_OPTUNA_PACKAGES)
@@ -79,3 +91,45 @@ def test_importing_dse_does_not_load_optuna_or_plotly(module: str) -> None:
     code = f"import sys, {module}; print('optuna' in sys.modules, 'plotly' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The dse modules a file imports when it is imported (not those imported inside functions)."""
+    names: set[str] = set()
+    statements = list(ast.parse(path.read_text()).body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.If, ast.Try)):
+            statements += [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:  # a submodule, or the module's names
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                names.add(full if full in MODULES else node.module)
+    return {name for name in names if name in MODULES}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def test_no_import_cycles() -> None:
+    graph = {name: top_level_imports(path) - {name} for name, path in MODULES.items()}
+    done: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in trail:
+            pytest.fail("import cycle: " + " -> ".join((*trail[trail.index(name):], name)))
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, (*trail, name))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())

@@ -84,6 +84,19 @@ def test_an_export_runs_in_the_emulator_with_the_host_builds_logits(exports, tmp
         assert "smlad" not in result["instruction_mix"]
 
 
+@needs_toolchain
+def test_an_export_in_a_folder_with_a_comma_builds_and_measures(exports, tmp_path) -> None:
+    """The linker map's path reaches ld whole (``-Wl,`` would split it at the comma)."""
+    folder = tmp_path / "motion,lstm 8"
+    shutil.copytree(exports["lstm:8"], folder)
+    done = dse("measure", str(folder), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert Path(result["elf"]).parent.parent == folder and Path(result["elf"]).is_file()
+    assert Path(result["elf"]).with_suffix(".map").is_file()
+    assert result["measured"]["flash_bytes"] > 0 and result["logits"]["equal_golden"]
+
+
 QEMU = shutil.which("qemu-system-arm")
 needs_qemu = pytest.mark.skipif(QEMU is None and not os.environ.get("CI"),
                                 reason="no qemu-system-arm")
@@ -407,6 +420,29 @@ def test_the_fit_recovers_known_constants(tmp_path) -> None:
         pytest.approx(estimate(arch, truth).latency_cycles)
     assert load_profile(str(path)).runtime_named("dse-c").provenance.startswith(
         "fitted to emulation (dse calibrate, cortex-m4, 48 architectures, today)")
+
+
+def test_a_written_fit_has_the_shipped_profiles_layout() -> None:
+    """The section 'dse calibrate --write' writes for a shipped profile's own fit: its tables,
+    in the shipped file's order, every value written as the file has it."""
+    from dse.calibrate import Fit, runtime_section
+
+    shipped = (data_dir("hardware_profiles") / "stm32l4.toml").read_text()
+    section = shipped[shipped.index("[runtimes.dse-c]"):]
+    errors = {"max": 0.0, "median": 0.0}
+    fit = Fit("cortex-m4", 48, load_profile("stm32l4").runtime_named("dse-c"), errors, errors,
+              errors)
+    written = runtime_section(fit, date="today")
+
+    def tables(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("[")]
+
+    assert tables(written) == tables(section)
+    values = [line.split("#")[0].strip() for line in written.splitlines() if "=" in line[:40]]
+    shipped_values = [line.split("#")[0].strip() for line in section.splitlines()
+                      if "=" in line[:40]]
+    assert values[:2] == shipped_values[:2]
+    assert values[3:] == shipped_values[3:]  # all but the provenance (its date and residuals)
 
 
 def test_nonnegative_least_squares_never_goes_below_zero() -> None:

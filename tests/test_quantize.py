@@ -10,13 +10,7 @@ import pytest
 from dse import quantize
 from dse.architecture import parse_arch
 from dse.proxy import DEFAULT_BUDGET
-from dse.tasks import load_task
 from dse.training import train
-
-
-@pytest.fixture(scope="module")
-def motion():
-    return load_task("motion")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pytest
+from conftest import trained_networks
 
 FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--train-seeds", "1"]
 
@@ -23,13 +23,6 @@ def dse(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.Compl
                           text=True, cwd=cwd, timeout=600, env=env)
 
 
-def trained(url: str, name: str) -> int:
-    """Networks the study has trained (each with a complete trial of its own)."""
-    study = optuna.load_study(study_name=name, storage=url)
-    return sum(t.state == optuna.trial.TrialState.COMPLETE and bool(t.user_attrs.get("trained"))
-               for t in study.trials)
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgresql+psycopg2://"])
 def test_both_postgresql_url_forms_work(tmp_path, postgres_url, scheme: str) -> None:
@@ -38,7 +31,7 @@ def test_both_postgresql_url_forms_work(tmp_path, postgres_url, scheme: str) -> 
     result = dse("run", "--profile", "stm32l4", "--storage", url, "--study", name,
                  "--trainings", "4", *FAST, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert trained(url, name) == 4
+    assert trained_networks(url, name) == 4
 
 
 @pytest.mark.postgres
@@ -48,15 +41,15 @@ def test_a_worker_without_trials_stops_at_the_studys_target(tmp_path, postgres_u
     made = dse("run", "--profile", "stm32l4", "--storage", postgres_url, "--study", "target",
                "--trainings", "8", "--timeout", "1e-9", *FAST, cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    assert trained(postgres_url, "target") == 0
+    assert trained_networks(postgres_url, "target") == 0
     joined = dse("worker", "--storage", postgres_url, "--study", "target", "--no-progress",
                  "--out", str(tmp_path / "w"), cwd=tmp_path)
     assert joined.returncode == 0, joined.stderr
-    assert trained(postgres_url, "target") == 8
+    assert trained_networks(postgres_url, "target") == 8
     again = dse("worker", "--storage", postgres_url, "--study", "target", "--trainings", "12",
                 "--no-progress", "--out", str(tmp_path / "w"), cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert trained(postgres_url, "target") == 12  # --trainings moves the stored target
+    assert trained_networks(postgres_url, "target") == 12  # --trainings moves the stored target
 
 
 def shadow(folder: Path, *packages: str) -> Path:

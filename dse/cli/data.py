@@ -14,7 +14,7 @@ def add_parsers(verbs: Verbs) -> None:
     build = actions.add_parser("build", help="an .npz for dse run from a CSV file (one row per "
                                              "time step) or a UCR/UEA .ts file")
     build.add_argument("input", help=".csv or .ts file")
-    build.add_argument("--out", "-o", required=True, help="the .npz file to write")
+    build.add_argument("--out", "-o", required=True, help="the .npz file to write (a file, not a folder)")
     build.add_argument("--test", help="a test file of the same kind (default: split the input)")
     build.add_argument("--label", help="CSV: the label column (default: label)")
     build.add_argument("--recording", help="CSV: the column naming each row's recording; the "

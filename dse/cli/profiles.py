@@ -31,7 +31,8 @@ def _cmd_profiles(args: argparse.Namespace) -> None:
         return
     rows = [
         [p.name, p.part, p.core, p.clock_hz // 1_000_000, kib(p.flash_bytes), kib(p.ram_bytes),
-         p.runtime_named().macs_per_cycle["int8"], p.active_power_mw, ", ".join(p.runtimes)]
+         p.runtime_named().macs_per_cycle["int8"], p.active_power_mw,
+         ", ".join([p.runtime, *(name for name in p.runtimes if name != p.runtime)])]
         for p in profiles
     ]
     print(table(["profile", "part", "core", "MHz", "flash", "RAM", "int8 MAC/cyc", "mW",

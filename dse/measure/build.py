@@ -91,7 +91,8 @@ def link(work_dir: Path, core: Core, memory: Memory, *, stack_bytes: int, name: 
     link_script.write_text(Template(script).substitute(
         flash_bytes=memory.flash_bytes, ram_bytes=memory.ram_bytes, stack_bytes=stack_bytes))
     _run([compiler(), *core.gcc_flags, "-nostartfiles", "-T", str(link_script),
-          "-Wl,--gc-sections", f"-Wl,-Map={elf.with_suffix('.map')}", "--specs=nano.specs",
+          "-Wl,--gc-sections", "-Xlinker", f"-Map={elf.with_suffix('.map')}",  # -Wl, splits at commas
+          "--specs=nano.specs",
           *(str(work_dir / obj) for obj in OBJECTS), "-Wl,--start-group", "-lm", "-lc", "-lgcc",
           "-Wl,--end-group", "-o", str(elf)])
     return elf
