@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from conftest import run_dse, trained_networks
 
-FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--confirm-seeds", "0"]
+FAST = ["--space", "small", "--epochs", "1", "--no-progress", "--train-seeds", "1"]
 
 
 @pytest.mark.slow
@@ -39,12 +39,12 @@ def test_export_takes_a_named_architecture_from_a_study(small_study: Path, tmp_p
 
 @pytest.fixture(scope="module")
 def joined(tmp_path_factory) -> tuple[str, Path, dict]:
-    """A study on a SQLite file made by 'dse run' (2 trainings, no confirmation), then joined
-    by 'dse worker' up to 4 trainings: the storage URL, the worker's --out, its summary."""
+    """A study on a SQLite file made by 'dse run' (2 trainings, 2 seeds each), then joined by
+    'dse worker' up to 4 trainings: the storage URL, the worker's --out, its summary."""
     folder = tmp_path_factory.mktemp("joined")
     url = f"sqlite:///{folder / 'shared.db'}"
     made = run_dse("run", "--profile", "stm32l4", "--storage", url, "--study", "w",
-                   "--trainings", "2", *FAST, cwd=folder)
+                   "--trainings", "2", *FAST, "--train-seeds", "2", cwd=folder)
     assert made.returncode == 0, made.stderr
     assert trained_networks(url, "w") == 2
     worker = run_dse("worker", "--storage", url, "--study", "w", "--trainings", "4",
@@ -65,11 +65,11 @@ def test_a_worker_joins_a_study_on_a_sqlite_file_and_trains_into_it(joined) -> N
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="dse worker confirms with its own --confirm-seeds default "
-                                       "(2), not the study's 0 (issue 29)")
-def test_a_joining_worker_keeps_the_studys_confirmation_setting(joined) -> None:
-    _, _, summary = joined
-    assert summary["confirmed"] == 0  # the study was made with --confirm-seeds 0
+def test_a_joining_worker_trains_with_the_studys_seeds(joined) -> None:
+    _, out, summary = joined
+    assert summary["front_seeds"] == 2  # the study was made with --train-seeds 2
+    trials = pd.read_csv(out / "w" / "trials.csv")
+    assert (trials.loc[trials["accuracy"].notna(), "seeds"] == 2).all()
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ def write_experiment(folder: Path) -> Path:
     path = folder / "tiny.toml"
     path.write_text(
         'name = "tiny"\nprofiles = ["stm32l4"]\nspace = "space.toml"\ndata = "data.npz"\n'
-        'sampler = "tpe"\ntrainings = 6\nseed = 1\nepochs = 1\n')
+        'sampler = "tpe"\ntrainings = 4\nseed = 1\nepochs = 1\n')
     return path
 
 
