@@ -24,6 +24,17 @@ def dse():
     return run_dse
 
 
+SLOW_MODULES = ("test_search.py",)  # every test there runs a search (trainings, workers, servers)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole modules marked ``slow`` (``pytest -m "not slow"`` is the quick subset); other
+    modules mark their slow tests themselves."""
+    for item in items:
+        if item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def motion():
     """The built-in motion task (seed 0), loaded once: tests read it, never change it."""

@@ -54,6 +54,7 @@ def test_evaluate_user_data_and_bad_data(dse, tmp_path) -> None:
     assert both.returncode == 2 and "either a built-in task" in both.stderr
 
 
+@pytest.mark.slow
 def test_dashboard_from_storage_and_missing_study(dse, tmp_path) -> None:
     run = dse("run", "--profile", "stm32l4", "--space", "small", "--trainings", "4", "--epochs", "1",
               "--study", "d", "--out", str(tmp_path), "--no-progress")
@@ -68,6 +69,7 @@ def test_dashboard_from_storage_and_missing_study(dse, tmp_path) -> None:
     assert "No dse study named 'nope'" in missing.stderr and "Studies there: d" in missing.stderr
 
 
+@pytest.mark.slow
 def test_dashboard_compares_studies_from_several_storages(dse, tmp_path) -> None:
     tiny = ("--profile", "stm32l4", "--space", "small", "--trainings", "2", "--epochs", "1",
             "--train-seeds", "1", "--no-progress")
@@ -98,6 +100,7 @@ def test_dashboard_compares_studies_from_several_storages(dse, tmp_path) -> None
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_a_study_missing_from_several_storages_masks_their_passwords(dse, tmp_path,
                                                                      postgres_url) -> None:
     import optuna

@@ -149,6 +149,7 @@ def test_export_image_without_kaleido_says_how(tmp_path, monkeypatch) -> None:
         export_image([view(HAND_MADE)], tmp_path / "front.png")
 
 
+@pytest.mark.slow
 def test_export_image_draws_every_point_in_svg_and_png(tmp_path) -> None:
     pytest.importorskip("kaleido")  # a test extra; it drives the chromium that .ci/run installs
     (data,) = dashboard_data([view(HAND_MADE)])
@@ -162,6 +163,7 @@ def test_export_image_draws_every_point_in_svg_and_png(tmp_path) -> None:
     assert struct.unpack(">II", png[16:24]) == (1400, 900)  # IHDR width, height
 
 
+@pytest.mark.slow
 def test_an_image_in_an_unknown_format_is_one_clear_error(tmp_path) -> None:
     pytest.importorskip("kaleido")
     with pytest.raises(DseError, match=r"Could not export .*front\.bmp: Invalid format 'bmp'"):
@@ -197,6 +199,7 @@ def synthetic_study(seed: int, name: str, profile: str, *, ram_kib: int = 128,
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_dashboard_renders_in_headless_chromium(tmp_path) -> None:
     if CHROMIUM is None:
         if os.environ.get("CI"):

@@ -41,6 +41,7 @@ def dse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_experiment_reruns_identically_and_verify_reports_data_change(tmp_path) -> None:
     make_data(tmp_path / "data.npz")
     path = write_experiment(tmp_path)

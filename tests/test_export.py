@@ -191,6 +191,7 @@ def dse(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           text=True, cwd=cwd, timeout=600)
 
 
+@pytest.mark.slow
 def test_export_from_a_study_row_writes_a_checked_folder(small_study: Path, tmp_path) -> None:
     done = dse("export", "--study", "s", "--runs", str(small_study / "runs"), "--row", "1",
                "--out", "out", *QUICK, "--json", cwd=tmp_path)
@@ -218,6 +219,7 @@ def test_export_from_a_study_row_writes_a_checked_folder(small_study: Path, tmp_
     assert example.returncode == 0 and example.stdout.startswith("class ")
 
 
+@pytest.mark.slow
 def test_an_export_from_a_study_prices_as_the_study_did(tmp_path) -> None:
     """A study priced for TFLite Micro (an estimate) and under a latency budget: the export
     reports that runtime with the study's budget, and the C it writes (dse-c) beside it."""
@@ -245,6 +247,7 @@ def test_an_export_from_a_study_prices_as_the_study_did(tmp_path) -> None:
     assert len(note) == 1 and f"{generated['latency_ms']:.2f} ms" in note[0]
 
 
+@pytest.mark.slow
 def test_direct_export_and_its_text_output(tmp_path) -> None:
     done = dse("export", "--arch", "gru:8", "--dtype", "int16", "--task", "anomaly", "--out",
                "g", "--format", "c", "--prefix", "vib_", *QUICK, cwd=tmp_path)
@@ -280,6 +283,7 @@ def int8_study(tmp_path_factory) -> Path:
     (["--arch", "lstm:8"], "either a built-in task"),
     (["--arch", "lstm:8", "--task", "motion", "--prefix", "a-b"], "is not the start of a C"),
 ])
+@pytest.mark.slow
 def test_bad_export_input_is_one_line(int8_study: Path, tmp_path, args: list[str],
                                      message: str) -> None:
     done = dse("export", *args, "--out", str(tmp_path / "x"), *QUICK, cwd=int8_study)
@@ -288,6 +292,7 @@ def test_bad_export_input_is_one_line(int8_study: Path, tmp_path, args: list[str
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_a_non_empty_folder_needs_force_and_keeps_other_files(tmp_path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()

@@ -123,6 +123,7 @@ def test_the_cortex_m4_image_runs_unchanged_in_qemu(exports, tmp_path) -> None:
 
 @needs_toolchain
 @needs_qemu
+@pytest.mark.slow
 def test_a_cortex_m0plus_export_runs_in_qemu_on_the_microbit(tmp_path) -> None:
     from dse.measure.elf import read_elf
 

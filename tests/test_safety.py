@@ -94,6 +94,7 @@ def test_a_password_is_not_echoed_on_errors(tmp_path, verb: str) -> None:
     assert "hunter2" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_manifest_and_json_hold_no_password(tmp_path, postgres_url) -> None:
     with_password = postgres_url.replace("postgres@", "postgres:pw-not-needed@")  # trust auth
     result = dse("run", "--profile", "stm32l4", "--storage", with_password, "--study", "m",
@@ -253,6 +254,7 @@ def test_a_huge_label_or_declared_shape_allocates_nothing(tmp_path) -> None:
                 cwd=tmp_path, timeout=30), "claims.npz")
 
 
+@pytest.mark.slow
 def test_a_grid_is_enumerated_lazily_and_an_endless_one_refused(tmp_path) -> None:
     import optuna
 
@@ -312,6 +314,7 @@ def test_json_never_prints_a_non_number(capsys) -> None:
 
 # --- 5. resume after the inputs changed ---------------------------------------------------
 
+@pytest.mark.slow
 def test_resume_after_the_profile_or_space_changed_is_refused(tmp_path) -> None:
     from dse.resources import data_dir
 
@@ -331,6 +334,7 @@ def test_resume_after_the_profile_or_space_changed_is_refused(tmp_path) -> None:
 
 # --- 6. finished work lost -----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_seed_near_the_top_of_32_bits_runs(tmp_path) -> None:
     result = dse("run", "--profile", "stm32l4", "--seed", "4294967290", "--space", "small",
                  "--trainings", "4", "--epochs", "1", "--no-progress", "--json", cwd=tmp_path)
@@ -351,6 +355,7 @@ def test_a_typo_in_the_profile_is_reported_before_training(tmp_path) -> None:
             "Unknown profile 'stm32l44'")
 
 
+@pytest.mark.slow
 def test_a_failed_write_names_the_file_and_keeps_the_trials(tmp_path, monkeypatch) -> None:
     import errno
 
@@ -454,6 +459,7 @@ def test_files_that_are_not_utf8_are_one_line(tmp_path, kind: str) -> None:
     refused(dse(*args, cwd=tmp_path), "latin1.toml is not UTF-8 text")
 
 
+@pytest.mark.slow
 def test_output_folders_and_files_that_cannot_be_written(tmp_path) -> None:
     (tmp_path / "afile").write_text("x")
     refused(dse("run", "--profile", "stm32l4", "--out", "afile", *FAST, cwd=tmp_path),
@@ -468,6 +474,7 @@ def test_output_folders_and_files_that_cannot_be_written(tmp_path) -> None:
 
 # --- 8. workers end with their parent ---------------------------------------------------------
 
+@pytest.mark.slow
 def test_kill_9_of_a_run_ends_its_worker_processes(tmp_path) -> None:
     import os
     import signal

@@ -25,6 +25,7 @@ def dse(*args: str, cwd: Path, env_path: Path | None = None) -> subprocess.Compl
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("scheme", ["postgresql://", "postgresql+psycopg2://"])
+@pytest.mark.slow
 def test_both_postgresql_url_forms_work(tmp_path, postgres_url, scheme: str) -> None:
     url = scheme + postgres_url.split("://", 1)[1]
     name = "plain" if scheme == "postgresql://" else "psycopg2"
@@ -35,6 +36,7 @@ def test_both_postgresql_url_forms_work(tmp_path, postgres_url, scheme: str) -> 
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_a_worker_without_trials_stops_at_the_studys_target(tmp_path, postgres_url) -> None:
     # The study is created with a target of 8 but no trial run (the timeout passes at once);
     # the worker, given no --trainings, must stop at 8: not at a default of its own.
@@ -81,6 +83,7 @@ def test_gp_without_scipy_is_refused_before_the_first_trial(tmp_path) -> None:
     assert not (tmp_path / "runs" / "gp" / "study.db").exists()
 
 
+@pytest.mark.slow
 def test_a_gp_study_exports_without_scipy(tmp_path) -> None:
     """An export reads a study's inputs but never samples: the gp sampler's scipy is not
     needed (it was asked for when the inputs were resolved)."""
