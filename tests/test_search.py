@@ -218,6 +218,41 @@ def test_an_interrupted_run_resumes_to_the_same_trials(tmp_path, sig, uninterrup
                                   uninterrupted)
 
 
+KILL_WHILE_ASKING = """
+import os, runpy, signal, sys
+import optuna
+set_user_attr, asked = optuna.trial.Trial.set_user_attr, []
+def killing_set_user_attr(trial, key, value):
+    set_user_attr(trial, key, value)
+    asked.extend([key] if key == "batch" else [])
+    if len(asked) == int(os.environ["KILL_AT_ASK"]):
+        os.killpg(0, signal.SIGKILL)
+optuna.trial.Trial.set_user_attr = killing_set_user_attr
+sys.argv = ["dse", *sys.argv[1:]]
+runpy.run_module("dse.cli", run_name="__main__")
+"""
+
+
+def test_a_run_killed_while_asking_a_batch_resumes_to_the_same_trials(tmp_path,
+                                                                      uninterrupted) -> None:
+    # the 7th trial is the third of batch 2 (batches of 2, 2, 4): killed once it has its batch
+    # and before its parameters, it leaves batch 2 with two trials asked and two never asked
+    args = [*RESUMABLE, "--study", "cut"]
+    process = subprocess.run([sys.executable, "-c", KILL_WHILE_ASKING, *args], cwd=tmp_path,
+                             env={**os.environ, "KILL_AT_ASK": "7"}, start_new_session=True,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    with closing(sqlite3.connect(tmp_path / "runs" / "cut" / "study.db")) as connection:
+        asked = connection.execute(
+            "SELECT COUNT(*) FROM trial_user_attributes WHERE key = 'batch' AND value_json = '2'"
+        ).fetchone()[0]
+    assert asked == 3
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(comparable(tmp_path / "runs" / "cut" / "trials.csv"),
+                                  uninterrupted)
+
+
 def test_two_local_workers_give_the_same_trials_as_one(tmp_path, uninterrupted) -> None:
     assert run_cli(*RESUMABLE, "--study", "two", "--workers", "2", cwd=tmp_path).returncode == 0
     pd.testing.assert_frame_equal(comparable(tmp_path / "runs" / "two" / "trials.csv"),

@@ -16,6 +16,7 @@ from dse.cost import CostReport
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
 BATCH_ATTR = "batch"  # the ask batch a trial belongs to (a variant: its trainer's)
+BATCH_TRIALS_ATTR = "batch_trials"  # how many trials its batch asks (a kill can cut it short)
 SCORE_KEYS = ("accuracy", "accuracy_quantized", "accuracy_seeds", "accuracy_quantized_seeds",
               "train_seconds", "diverged")  # accuracies: the mean over the training seeds
 UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "accuracy_seeds": [],

@@ -44,6 +44,7 @@ from dse.pareto import non_dominated
 from dse.search import pool as worker_pool
 from dse.search.attrs import (
     BATCH_ATTR,
+    BATCH_TRIALS_ATTR,
     SCORE_KEYS,
     UNTRAINED,
     WORKER_ID,
@@ -158,6 +159,7 @@ def run_study(
                 _check(stop)
                 if replays and len(pending) < PIPELINE_DEPTH:
                     number, params = replays.pop(0)
+                    sampler = study.sampler = sampler_factory(inputs, number, sampler)
                     pending.append(_ask(inputs, study, pool, number, params, done, trainings))
                 elif (want > 0 and len(pending) < PIPELINE_DEPTH and not progress.stalled
                         and time.monotonic() < deadline
@@ -235,22 +237,36 @@ def _alive(pid: int) -> bool:
 
 
 def _replays(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, list[dict | None]]]:
-    """The parameters of failed trials that no later trial of their batch asked again,
-    batch by batch in order (variants are recorded, not asked: they do not count)."""
-    asked: dict[int, list[dict]] = {}
+    """What interrupted batches lost, batch by batch in order: the parameters of failed trials
+    that no later trial of their batch asked again, then None for each trial a batch did not
+    get to ask (its process was killed while asking: the sampler proposes those again, seeing
+    the same trials as then, which ehvi and grid turn into the same proposals). Variants are
+    recorded, not asked: they do not count. A batch with a running trial (a live process
+    sharing its number) is not completed."""
+    batches: dict[int, list[optuna.trial.FrozenTrial]] = {}
     for t in trials:
-        if t.state != TrialState.FAIL and BATCH_ATTR in t.user_attrs and \
-                "variant_of" not in t.user_attrs:
-            asked.setdefault(t.user_attrs[BATCH_ATTR], []).append(t.params)
-    lost: dict[int, list[dict | None]] = {}
-    for t in trials:
-        if t.state == TrialState.FAIL and BATCH_ATTR in t.user_attrs and t.params:
-            again = asked.get(t.user_attrs[BATCH_ATTR], [])
-            if t.params in again:
-                again.remove(t.params)
-            else:
-                lost.setdefault(t.user_attrs[BATCH_ATTR], []).append(t.params)
-    return sorted(lost.items())
+        if BATCH_ATTR in t.user_attrs and "variant_of" not in t.user_attrs:
+            batches.setdefault(t.user_attrs[BATCH_ATTR], []).append(t)
+    lost: list[tuple[int, list[dict | None]]] = []
+    for number, members in sorted(batches.items()):
+        states = {t.state for t in members}
+        if TrialState.FAIL not in states:
+            continue
+        again = [t.params for t in members if t.state != TrialState.FAIL]
+        params: list[dict | None] = []
+        for t in members:
+            if t.state == TrialState.FAIL and t.params:
+                if t.params in again:
+                    again.remove(t.params)
+                else:
+                    params.append(t.params)
+        asked = sum(t.state != TrialState.FAIL for t in members) + len(params)
+        if TrialState.RUNNING not in states:
+            size = max(t.user_attrs.get(BATCH_TRIALS_ATTR, 0) for t in members)
+            params += [None] * max(0, size - asked)
+        if params:
+            lost.append((number, params))
+    return lost
 
 
 @contextmanager
@@ -296,8 +312,11 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, n
             warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             trial = study.ask()
+        # in this order: a trial that names its batch says the batch's size and its process
+        # (so a resume can tell it lost that process and complete the batch)
+        trial.set_user_attr("worker", WORKER_ID)
+        trial.set_user_attr(BATCH_TRIALS_ATTR, len(given))
         trial.set_user_attr(BATCH_ATTR, number)
-        trial.set_user_attr("worker", WORKER_ID)  # so a resume can tell it lost its process
         cell, cells, dtype = space.suggest(trial)  # now, so the next ask sees it running
         arch, report = inputs.price(cell, cells, dtype)
         record_constraints(trial, report)
