@@ -22,7 +22,7 @@ from dse import proxy, results
 from dse.config import SearchConfig
 from dse.results import TIMING_COLUMNS
 from dse.runner import run
-from dse.search import CONFIG_ATTR, optimize, pool, resolve
+from dse.search import CONFIG_ATTR, attrs, optimize, pool, resolve, resume
 from dse.search.samplers import ASK_BATCH
 from dse.seeds import training_seeds
 
@@ -412,9 +412,9 @@ def test_variants_lost_to_a_kill_are_recorded_on_resume(tmp_path) -> None:
         cut.set_user_attr(key, value)
     for trial in whole.get_trials():
         if trial.user_attrs.get("variant_of", -1) < 0:  # the variants are lost
-            trial.user_attrs["worker"] = f"{optimize.WORKER_ID.rpartition(':')[0]}:{dead}"
+            trial.user_attrs["worker"] = f"{attrs.WORKER_ID.rpartition(':')[0]}:{dead}"
             cut.add_trial(trial)
-    optimize._record_lost_variants(resolve(config), cut)
+    resume.repair(resolve(config), cut)
 
     def rows(study: optuna.Study) -> pd.DataFrame:
         frame = results.trials_frame(study).drop(columns=["number", "variant_of", "worker"])

@@ -7,7 +7,9 @@ storage and constraint APIs. One module per job, as optuna separates them:
 * ``samplers``: the samplers a config can name;
 * ``attrs``: what a trial records (constraints, cost and score attributes, objectives);
 * ``pool``: the worker processes that train candidates;
-* ``optimize``: the ask/tell loop.
+* ``optimize``: the ask/tell loop;
+* ``resume``: repairing what interrupted runs left (dead trials, lost variants, cut batches);
+* ``claims``: networks in training by another process sharing the study.
 """
 
 from __future__ import annotations

@@ -9,14 +9,17 @@ import socket
 from typing import Any
 
 import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from dse.architecture import Architecture
 from dse.config import ACCURACY_OBJECTIVES
 from dse.cost import CostReport
+from dse.search.inputs import SearchInputs
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"  # which process told a trial
 BATCH_ATTR = "batch"  # the ask batch a trial belongs to (a variant: its trainer's)
 BATCH_TRIALS_ATTR = "batch_trials"  # how many trials its batch asks (a kill can cut it short)
+RESULT_ATTR = "training_result"  # a trainer's whole result: every dtype's scores (repairs)
 SCORE_KEYS = ("accuracy", "accuracy_quantized", "accuracy_seeds", "accuracy_quantized_seeds",
               "train_seconds", "diverged")  # accuracies: the mean over the training seeds
 UNTRAINED = {"accuracy": math.nan, "accuracy_quantized": math.nan, "accuracy_seeds": [],
@@ -71,3 +74,27 @@ def objective_values(objectives: tuple[str, ...], attrs: dict[str, Any]) -> list
         value = float(attrs[name])
         values.append(0.0 if name in ACCURACY_OBJECTIVES and math.isnan(value) else value)
     return values
+
+
+def score_of(result: dict[str, Any], dtype: str) -> dict[str, Any]:
+    """One dtype's trial attributes from a network's training (``dse.search.pool.score``)."""
+    return {"accuracy": result["accuracy"], "accuracy_quantized": result["quantized"][dtype],
+            "accuracy_seeds": result["accuracy_seeds"],
+            "accuracy_quantized_seeds": result["quantized_seeds"][dtype],
+            "train_seconds": result["train_seconds"], "diverged": result["diverged"]}
+
+
+def record_variant(inputs: SearchInputs, study: optuna.Study, arch: Architecture,
+                   report: CostReport, result: dict[str, Any], trainer: int, batch: int) -> None:
+    """A dtype variant of the network trial ``trainer`` trained (in ask batch ``batch``),
+    added to the study as a complete trial."""
+    space = inputs.space
+    attrs = dict(cost_attrs(arch, report), **score_of(result, arch.dtype), variant_of=trainer)
+    attrs[BATCH_ATTR] = batch
+    params = space.params_of(arch.cell, arch.cells, arch.dtype)
+    distributions: dict[str, BaseDistribution] = {
+        name: CategoricalDistribution(choices) for name, choices in space.choices().items()
+        if name in params}
+    study.add_trial(optuna.trial.create_trial(
+        values=objective_values(inputs.config.objectives, attrs), params=params,
+        distributions=distributions, user_attrs=attrs, constraints=report.constraints))

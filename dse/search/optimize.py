@@ -13,13 +13,13 @@ worker processes, a score is a pure function of (network, data, budget, seeds), 
 is proposed from what batches up to k - 2 scored and what batch k - 1 asked (the batch in
 training when it is asked). So a seeded run gives the same trials with 1 or N local
 workers, and after an interruption: the trials of a batch that were asked but not told
-are asked again, in their batch, before the search goes on.
+are asked again, in their batch, before the search goes on (:mod:`dse.search.resume`).
+Processes sharing a study train no network twice (:mod:`dse.search.claims`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
@@ -41,10 +40,12 @@ from dse.architecture import Architecture
 from dse.config import OBJECTIVES
 from dse.cost import CostReport
 from dse.pareto import non_dominated
+from dse.search import claims, resume
 from dse.search import pool as worker_pool
 from dse.search.attrs import (
     BATCH_ATTR,
     BATCH_TRIALS_ATTR,
+    RESULT_ATTR,
     SCORE_KEYS,
     UNTRAINED,
     WORKER_ID,
@@ -53,18 +54,15 @@ from dse.search.attrs import (
     network_key,
     objective_values,
     record_constraints,
+    record_variant,
+    score_of,
 )
 from dse.search.inputs import SearchInputs
 from dse.search.samplers import batch_size, make_sampler, training_limit
 from dse.search.storage import HEARTBEAT_SECONDS
 from dse.search.study import training_target
 
-RESULT_ATTR = "training_result"  # a trainer's whole result: every dtype's scores (repairs)
 PIPELINE_DEPTH = 2  # batches asked ahead: the pool trains one while the other is told
-CLAIM_SETTLE_SECONDS = 10.0  # how long a new network waits for others' just-asked trials to
-# say which network they are (a trial is asked, then priced: a moment, about ten storage
-# writes, without its attributes; longer on a loaded database)
-POLL_SECONDS = 0.5  # how often a network trained by another worker is looked for
 STALL_TRIALS = 100  # trials asked in a row without a new training: the sampler has stalled
 
 
@@ -129,16 +127,12 @@ def run_study(
     sampler = sampler_factory(inputs, 0)
     limit = training_limit(sampler)  # grid, ehvi: every network once at most
     target = training_target(study) if limit is None else min(training_target(study), limit)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)  # trials of a process killed with -9
-    _fail_orphans(study)  # the same, at once, when that process ran on this machine
-    _record_lost_variants(inputs, study)
+    resume.repair(inputs, study)  # trials of processes killed before, variants they lost
     progress = Progress(target=target)
     deadline = time.monotonic() + config.timeout_s if config.timeout_s else math.inf
     trials = study.get_trials(deepcopy=False)
     progress.stored = _trained(trials)
-    replays = _replays(trials)  # batches cut short by an interruption, asked again first
+    replays = resume.replays(trials)  # batches cut short by an interruption, asked again first
     next_batch = 1 + max((t.user_attrs.get(BATCH_ATTR, -1) for t in trials), default=-1)
     pool = worker_pool.start_pool(inputs, workers)
     pending: deque[list[Candidate]] = deque()
@@ -195,80 +189,6 @@ def _trained(trials: list[optuna.trial.FrozenTrial]) -> int:
                for t in trials)
 
 
-def _fail_orphans(study: optuna.Study) -> None:
-    """Fail the running trials of processes of this machine that no longer exist (their
-    heartbeat would take the grace period to go stale)."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _dead_here(str(t.user_attrs.get("worker", ""))):
-            study.tell(t.number, state=TrialState.FAIL)
-
-
-def _record_lost_variants(inputs: SearchInputs, study: optuna.Study) -> None:
-    """Record the dtype variants that a dead process of this machine told a training for but
-    did not record (``kill -9`` between the two), from the result its trial stored: the
-    study then holds what an uninterrupted run holds."""
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    recorded = {(t.user_attrs.get("variant_of"), t.user_attrs.get("dtype")) for t in trials}
-    for trial in trials:
-        attrs = trial.user_attrs
-        if RESULT_ATTR not in attrs or not _dead_here(str(attrs.get("worker", ""))):
-            continue
-        cells = tuple(int(c) for c in attrs["cells"].split(","))
-        for arch, report in inputs.fitting(attrs["cell"], cells):
-            if arch.dtype != attrs["dtype"] and (trial.number, arch.dtype) not in recorded:
-                _record_variant(inputs, study, arch, report, attrs[RESULT_ATTR], trial.number,
-                                attrs[BATCH_ATTR])
-
-
-def _dead_here(worker: str) -> bool:
-    """Whether ``worker`` (``host:pid``) was a process of this machine that no longer runs."""
-    host, _, pid = worker.rpartition(":")
-    return host == WORKER_ID.rpartition(":")[0] and pid.isdigit() and not _alive(int(pid))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's: alive
-        return True
-    return True
-
-
-def _replays(trials: list[optuna.trial.FrozenTrial]) -> list[tuple[int, list[dict | None]]]:
-    """What interrupted batches lost, batch by batch in order: the parameters of failed trials
-    that no later trial of their batch asked again, then None for each trial a batch did not
-    get to ask (its process was killed while asking: the sampler proposes those again, seeing
-    the same trials as then, which ehvi and grid turn into the same proposals). Variants are
-    recorded, not asked: they do not count. A batch with a running trial (a live process
-    sharing its number) is not completed."""
-    batches: dict[int, list[optuna.trial.FrozenTrial]] = {}
-    for t in trials:
-        if BATCH_ATTR in t.user_attrs and "variant_of" not in t.user_attrs:
-            batches.setdefault(t.user_attrs[BATCH_ATTR], []).append(t)
-    lost: list[tuple[int, list[dict | None]]] = []
-    for number, members in sorted(batches.items()):
-        states = {t.state for t in members}
-        if TrialState.FAIL not in states:
-            continue
-        again = [t.params for t in members if t.state != TrialState.FAIL]
-        params: list[dict | None] = []
-        for t in members:
-            if t.state == TrialState.FAIL and t.params:
-                if t.params in again:
-                    again.remove(t.params)
-                else:
-                    params.append(t.params)
-        asked = sum(t.state != TrialState.FAIL for t in members) + len(params)
-        if TrialState.RUNNING not in states:
-            size = max(t.user_attrs.get(BATCH_TRIALS_ATTR, 0) for t in members)
-            params += [None] * max(0, size - asked)
-        if params:
-            lost.append((number, params))
-    return lost
-
-
 @contextmanager
 def _deferred_sigint() -> Iterator[threading.Event]:
     """Turn the first Ctrl-C into a flag the loop checks at safe points. A KeyboardInterrupt
@@ -321,14 +241,14 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, n
         arch, report = inputs.price(cell, cells, dtype)
         record_constraints(trial, report)
         trial.set_user_attr("feasible", report.fits)  # first: "arch" completes the claim
-        trial.set_user_attr("arch", network_key(arch))  # the claim others see (_owner)
+        trial.set_user_attr("arch", network_key(arch))  # the claim others see (claims.owner)
         source, variants = None, []
         if report.fits and arch_key(arch) in known:
             earlier = known[arch_key(arch)]
             source = Training(earlier.number, known={k: earlier.user_attrs[k] for k in SCORE_KEYS})
         elif report.fits:
             network = network_key(arch)
-            owner = None if network in trainings else _owner(study, trial.number, network)
+            owner = None if network in trainings else claims.owner(study, trial.number, network)
             if owner is not None:  # another process sharing the study trains it
                 trainings[network] = Training(owner, remote=True)
             elif network not in trainings:  # new: this trial trains it, every dtype that fits
@@ -348,73 +268,6 @@ def _submit(pool: ProcessPoolExecutor, candidate: Candidate) -> None:
     candidate.source.future = pool.submit(worker_pool.score, candidate.arch, dtypes)  # type: ignore[union-attr]
 
 
-def _claimed_score(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
-                   candidate: Candidate, trainings: dict[str, Training], stop: threading.Event,
-                   alive: list[optuna.Trial]) -> dict[str, Any] | None:
-    """The score of a network another process claimed, read from the storage once told.
-    If that process died, this candidate trains the network instead (the candidates that
-    share its :class:`Training` wait for this training) and None is returned."""
-    source, arch = candidate.source, candidate.arch
-    if source is None or not source.remote:
-        return None
-    score = _remote_score(study, candidate, stop, alive)
-    if score is not None:
-        if trainings.get(network_key(arch)) is source:
-            del trainings[network_key(arch)]  # later asks find it in the study
-        return score
-    source.number, source.remote = candidate.trial.number, False
-    candidate.variants = [(a, r) for a, r in inputs.fitting(arch.cell, arch.cells)
-                          if a.dtype != arch.dtype]
-    _submit(pool, candidate)
-    return None
-
-
-def _owner(study: optuna.Study, number: int, network: str) -> int | None:
-    """The trial of another process that claimed ``network`` before trial ``number``: the
-    first feasible trial of it that is running or trained. Trial numbers come from the
-    storage, so two processes asking at once agree on who was first; a trial asked before
-    ``number`` that does not yet say its network is waited for a moment."""
-    deadline = time.monotonic() + CLAIM_SETTLE_SECONDS
-    while True:
-        earlier = [t for t in study.get_trials(deepcopy=False,
-                                               states=(TrialState.RUNNING, TrialState.COMPLETE))
-                   if t.number < number]
-        claims = [t.number for t in earlier if t.user_attrs.get("arch") == network
-                  and t.user_attrs.get("feasible")
-                  and (t.state == TrialState.RUNNING or t.user_attrs.get("trained"))]
-        unsettled = any(t.state == TrialState.RUNNING and "arch" not in t.user_attrs
-                        for t in earlier)
-        if claims or not unsettled or time.monotonic() > deadline:
-            return min(claims, default=None)
-        time.sleep(0.05)
-
-
-def _remote_score(study: optuna.Study, candidate: Candidate, stop: threading.Event,
-                  alive: list[optuna.Trial]) -> dict[str, Any] | None:
-    """The score another process stored for the candidate's network in its dtype, once its
-    training is told; None if that training failed (its process died) or was told without
-    this dtype's variant (its process died in between)."""
-    key, owner = arch_key(candidate.arch), candidate.source.number  # type: ignore[union-attr]
-    beat, told = time.monotonic(), None
-    while True:
-        _check(stop)
-        trials = study.get_trials(deepcopy=False)
-        for t in trials:
-            if t.state == TrialState.COMPLETE and t.user_attrs.get("key") == key and \
-                    (t.number == owner or t.user_attrs.get("variant_of") == owner):
-                return {k: t.user_attrs[k] for k in SCORE_KEYS}
-        state = next(t.state for t in trials if t.number == owner)
-        if state == TrialState.COMPLETE:  # told: its variants follow at once, or never
-            told = told or time.monotonic()
-        if state == TrialState.FAIL or (told and time.monotonic() - told > CLAIM_SETTLE_SECONDS):
-            return None
-        time.sleep(POLL_SECONDS)
-        if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and is_heartbeat_enabled(study._storage):
-            beat = time.monotonic()
-            for trial in alive:
-                study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
-
-
 def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
           pending: deque[list[Candidate]], trainings: dict[str, Training],
           stop: threading.Event) -> None:
@@ -422,12 +275,12 @@ def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
     records its network's other feasible dtypes as trials of their own. A network another
     process claimed is read from the storage, or trained here if that process died."""
     objectives = inputs.config.objectives
-    alive = [c.trial for batch in pending for c in batch]
+    keep_alive = _keeper(study, [c.trial for batch in pending for c in batch], stop)
     for candidate in pending[0]:
         arch, report, source = candidate.arch, candidate.report, candidate.source
         attrs = cost_attrs(arch, report)
         result = None
-        score = _claimed_score(inputs, study, pool, candidate, trainings, stop, alive)
+        score = _claimed_score(inputs, study, pool, candidate, trainings, keep_alive)
         if score is not None:
             attrs["reused_from"] = source.number  # type: ignore[union-attr]
         elif source is None:
@@ -435,8 +288,8 @@ def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
         elif source.known is not None:
             score, attrs["reused_from"] = source.known, source.number
         else:
-            result = _wait(source.future, study, alive, stop)
-            score = _score_of(result, arch.dtype)
+            result = _wait(source.future, keep_alive)  # type: ignore[arg-type]
+            score = score_of(result, arch.dtype)
             if source.number == candidate.trial.number:
                 attrs["trained"], attrs[RESULT_ATTR] = True, result
                 del trainings[network_key(arch)]  # told: later asks find it in the study
@@ -448,49 +301,57 @@ def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
         study.tell(candidate.trial, objective_values(objectives, attrs))
         candidate.told = True
         for variant, variant_report in candidate.variants:  # with the tell: no interruption
-            _record_variant(inputs, study, variant, variant_report, result,  # type: ignore[arg-type]
-                            candidate.trial.number, candidate.batch)
+            record_variant(inputs, study, variant, variant_report, result,  # type: ignore[arg-type]
+                           candidate.trial.number, candidate.batch)
 
 
-def _score_of(result: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """One dtype's trial attributes from a network's training."""
-    return {"accuracy": result["accuracy"], "accuracy_quantized": result["quantized"][dtype],
-            "accuracy_seeds": result["accuracy_seeds"],
-            "accuracy_quantized_seeds": result["quantized_seeds"][dtype],
-            "train_seconds": result["train_seconds"], "diverged": result["diverged"]}
+def _claimed_score(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
+                   candidate: Candidate, trainings: dict[str, Training],
+                   keep_alive: Callable[[], None]) -> dict[str, Any] | None:
+    """The score of a network another process claimed, read from the storage once told.
+    If that process died, this candidate trains the network instead (the candidates that
+    share its :class:`Training` wait for this training) and None is returned."""
+    source, arch = candidate.source, candidate.arch
+    if source is None or not source.remote:
+        return None
+    score = claims.claimed_score(study, arch_key(arch), source.number, keep_alive)
+    if score is not None:
+        if trainings.get(network_key(arch)) is source:
+            del trainings[network_key(arch)]  # later asks find it in the study
+        return score
+    source.number, source.remote = candidate.trial.number, False
+    candidate.variants = [(a, r) for a, r in inputs.fitting(arch.cell, arch.cells)
+                          if a.dtype != arch.dtype]
+    _submit(pool, candidate)
+    return None
 
 
-def _record_variant(inputs: SearchInputs, study: optuna.Study, arch: Architecture,
-                    report: CostReport, result: dict[str, Any], trainer: int, batch: int) -> None:
-    """A dtype variant of the network trial ``trainer`` trained (in ask batch ``batch``),
-    added to the study as a complete trial."""
-    space = inputs.space
-    attrs = dict(cost_attrs(arch, report), **_score_of(result, arch.dtype), variant_of=trainer)
-    attrs[BATCH_ATTR] = batch
-    params = space.params_of(arch.cell, arch.cells, arch.dtype)
-    distributions: dict[str, BaseDistribution] = {
-        name: CategoricalDistribution(choices) for name, choices in space.choices().items()
-        if name in params}
-    study.add_trial(optuna.trial.create_trial(
-        values=objective_values(inputs.config.objectives, attrs), params=params,
-        distributions=distributions, user_attrs=attrs, constraints=report.constraints))
-
-
-def _wait(future: Any, study: optuna.Study, trials: list[optuna.Trial],
-          stop: threading.Event) -> dict:
-    """Wait for one training, checking for Ctrl-C and telling the storage every few seconds
-    that the asked trials are alive."""
+def _keeper(study: optuna.Study, trials: list[optuna.Trial],
+            stop: threading.Event) -> Callable[[], None]:
+    """A call for long waits: it raises KeyboardInterrupt after Ctrl-C and tells the storage,
+    every half heartbeat period, that the asked ``trials`` are alive."""
     beat = time.monotonic()
-    while True:
+
+    def keep_alive() -> None:
+        nonlocal beat
         _check(stop)
+        if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and \
+                is_heartbeat_enabled(study._storage):
+            beat = time.monotonic()
+            for trial in trials:
+                study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+
+    return keep_alive
+
+
+def _wait(future: Future, keep_alive: Callable[[], None]) -> dict:
+    """Wait for one training, keeping the asked trials alive."""
+    while True:
+        keep_alive()
         try:
             return future.result(timeout=0.1)
         except TimeoutError:
-            if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and \
-                    is_heartbeat_enabled(study._storage):
-                beat = time.monotonic()
-                for trial in trials:
-                    study._storage.record_heartbeat(trial._trial_id)  # type: ignore[attr-defined]
+            pass
 
 
 def front_size(objectives: tuple[str, ...], done: list[optuna.trial.FrozenTrial]) -> int:
