@@ -77,7 +77,7 @@ def objective_values(objectives: tuple[str, ...], attrs: dict[str, Any]) -> list
 
 
 def score_of(result: dict[str, Any], dtype: str) -> dict[str, Any]:
-    """One dtype's trial attributes from a network's training (``dse.search.pool.score``)."""
+    """One dtype's trial attributes from a network's training (``dse.search.pool.summarize``)."""
     return {"accuracy": result["accuracy"], "accuracy_quantized": result["quantized"][dtype],
             "accuracy_seeds": result["accuracy_seeds"],
             "accuracy_quantized_seeds": result["quantized_seeds"][dtype],

@@ -258,14 +258,15 @@ def _ask(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor, n
         batch.append(Candidate(trial, arch, report, source, variants, number))
     new = [c for c in batch if c.source and c.source.number == c.trial.number]
     for candidate in sorted(new, key=lambda c: -c.report.macc):  # longest first balances workers
-        _submit(pool, candidate)
+        _submit(inputs, pool, candidate)
     return batch
 
 
-def _submit(pool: ProcessPoolExecutor, candidate: Candidate) -> None:
+def _submit(inputs: SearchInputs, pool: ProcessPoolExecutor, candidate: Candidate) -> None:
     """Train the candidate's network, scored as its dtype and its variants'."""
     dtypes = (candidate.arch.dtype, *(a.dtype for a, _ in candidate.variants))
-    candidate.source.future = pool.submit(worker_pool.score, candidate.arch, dtypes)  # type: ignore[union-attr]
+    candidate.source.future = worker_pool.submit_score(pool, inputs.config, candidate.arch,  # type: ignore[union-attr]
+                                                       dtypes)
 
 
 def _tell(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolExecutor,
@@ -322,7 +323,7 @@ def _claimed_score(inputs: SearchInputs, study: optuna.Study, pool: ProcessPoolE
     source.number, source.remote = candidate.trial.number, False
     candidate.variants = [(a, r) for a, r in inputs.fitting(arch.cell, arch.cells)
                           if a.dtype != arch.dtype]
-    _submit(pool, candidate)
+    _submit(inputs, pool, candidate)
     return None
 
 

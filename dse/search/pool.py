@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from dse import proxy
 from dse.architecture import Architecture
+from dse.config import SearchConfig
 from dse.search.inputs import SearchInputs
 from dse.seeds import training_seeds
 
@@ -22,7 +23,7 @@ _INPUTS: dict[str, SearchInputs] = {}
 
 
 def hold_inputs(inputs: SearchInputs) -> None:
-    """Keep the search inputs in this process for :func:`score` (a pool's initializer)."""
+    """Keep the search inputs in this process for :func:`train` (a pool's initializer)."""
     _INPUTS["inputs"] = inputs
 
 
@@ -47,13 +48,44 @@ def _end_with_parent(poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="dse-parent-watch", daemon=True).start()
 
 
-def score(arch: Architecture, dtypes: tuple[str, ...]) -> dict[str, Any]:
-    """Train ``arch``'s network with each of the run's training seeds and the held inputs,
-    scored as each of ``dtypes``: the mean over the seeds, and every seed's score."""
+def train(arch: Architecture, dtypes: tuple[str, ...], seed: int) -> proxy.NetworkScore:
+    """One training of ``arch``'s network with ``seed`` and the held inputs, scored as each
+    of ``dtypes``."""
     inputs = _INPUTS["inputs"]
-    seeds = training_seeds(inputs.config.seed, inputs.config.train_seeds)
-    runs = [proxy.evaluate_network(arch, inputs.data, dtypes, budget=inputs.budget, seed=seed)
-            for seed in seeds]
+    return proxy.evaluate_network(arch, inputs.data, dtypes, budget=inputs.budget, seed=seed)
+
+
+def submit_score(executor: Executor, config: SearchConfig, arch: Architecture,
+                 dtypes: tuple[str, ...]) -> Future:
+    """A future of the score of ``arch``'s network over the run's training seeds
+    (:func:`summarize`). Each seed is a task of its own, so the seeds of a large network
+    spread over the workers; the score does not depend on which worker trained which."""
+    seeds = training_seeds(config.seed, config.train_seeds)
+    parts = [executor.submit(train, arch, dtypes, seed) for seed in seeds]
+    whole: Future = Future()
+    lock, left = threading.Lock(), [len(parts)]
+
+    def gather(_: Future) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        if any(part.cancelled() for part in parts):
+            whole.cancel()
+        elif failed := next((p.exception() for p in parts if p.exception()), None):
+            whole.set_exception(failed)
+        else:
+            whole.set_result(summarize(seeds, [part.result() for part in parts], dtypes))
+
+    for part in parts:
+        part.add_done_callback(gather)
+    return whole
+
+
+def summarize(seeds: tuple[int, ...], runs: list[proxy.NetworkScore],
+              dtypes: tuple[str, ...]) -> dict[str, Any]:
+    """A network's score from its trainings, one per seed: the mean accuracy of each dtype
+    over the seeds, every seed's accuracy, and the seeds that diverged."""
     accuracy = [run.accuracy for run in runs]
     quantized = {dtype: [run.quantized[dtype] for run in runs] for dtype in dtypes}
     return {"accuracy": float(np.mean(accuracy)), "accuracy_seeds": accuracy,

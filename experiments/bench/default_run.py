@@ -77,7 +77,7 @@ def against_truth(frame: pd.DataFrame, rows: dict, name: str) -> None:
     trained = set(frame.loc[frame["feasible"], "arch"] + "|"
                   + frame.loc[frame["feasible"], "dtype"])
     found = set(frame.loc[frame["pareto"], "arch"] + "|" + frame.loc[frame["pareto"], "dtype"])
-    ratio, recovered = quality(found, rows)
+    ratio, recovered, _ = quality(found, rows)
     print(f"  against {name}: HV ratio {ratio:.3f}, true front recovered "
           f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)})")
     print(f"  {'budget':>8} {'run best (its mean)':<32}{'its truth':>10}{'truth best':>34}"

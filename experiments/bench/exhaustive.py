@@ -120,7 +120,7 @@ def network_scores(inputs: SearchInputs, workers: int = 2,
     start = time.perf_counter()
     executor = pool.start_pool(inputs, workers)
     try:
-        futures = {executor.submit(pool.score, arch, space.dtypes): arch
+        futures = {pool.submit_score(executor, config, arch, space.dtypes): arch
                    for arch in sorted(wanted, key=lambda a: -sum(a.cells))}  # longest first
         for done, future in enumerate(as_completed(futures), 1):
             scores[futures[future].text] = future.result()

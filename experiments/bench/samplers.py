@@ -16,10 +16,11 @@ same run.
 
 Prints, per sampler and budget (trainings as a share of the space's networks), the median
 over seeds of the hypervolume ratio (found front / true front; accuracy_quantized up,
-latency down; reference point: the true front's nadir pushed out by 10 % of its range) and
-of the share of the true front's members found, and the training seconds those trainings
-took when the truth was computed. `ehvi@E` runs ehvi with its improvement divided by the
-training time to the power E (`ehvi@0`: plain expected improvement). `oracle` is the
+latency down; reference point: the true front's nadir pushed out by 10 % of its range), of
+the share of the true front's members found and of its distinct networks found (in any
+dtype), and the training seconds those trainings took when the truth was computed.
+`ehvi@E` runs ehvi with its improvement divided by the training time to the power E
+(`ehvi@0`: plain expected improvement). `oracle` is the
 ceiling, not a sampler: it knows the truth and adds, one training at a time, the network
 whose candidates add the most hypervolume (minutes on the `default` space).
 `mean-oracle` picks the same way knowing only every candidate's mean over the seeds' truths:
@@ -48,24 +49,31 @@ import numpy as np
 import optuna
 from exhaustive import Row, network_scores, truth  # same folder
 
-from dse import results
+from dse import proxy, results
 from dse.config import DEFAULT_TRAIN_SEEDS, SearchConfig
 from dse.pareto import hypervolume_2d, non_dominated
 from dse.search import ehvi, open_study, pool, resolve, run_study
 from dse.search.samplers import make_sampler
+from dse.seeds import training_seeds
 
 SAMPLERS = ["random", "tpe", "gp", "ehvi"]
 
 
 class TruthPool:
-    """Stands in for the process pool: answers each training from the exhaustive table."""
+    """Stands in for the process pool: answers each seed's training from the exhaustive
+    table (which holds every training seed's scores of the run seed's trainings)."""
 
-    def __init__(self, scores: dict[str, dict]) -> None:
+    def __init__(self, config: SearchConfig, scores: dict[str, dict]) -> None:
+        self.seeds = training_seeds(config.seed, config.train_seeds)
         self.scores = scores
 
-    def submit(self, fn: Any, arch: Any, dtypes: tuple[str, ...]) -> Future:
+    def submit(self, fn: Any, arch: Any, dtypes: tuple[str, ...], seed: int) -> Future:
+        scores, k = self.scores[arch.text], self.seeds.index(seed)
         future: Future = Future()
-        future.set_result(dict(self.scores[arch.text], train_seconds=0.0))
+        future.set_result(proxy.NetworkScore(
+            accuracy=scores["accuracy_seeds"][k],
+            quantized={d: scores["quantized_seeds"][d][k] for d in dtypes},
+            train_seconds=0.0, epochs_run=0))
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -79,8 +87,10 @@ def front_keys(rows: list[Row]) -> set[str]:
     return {r.key for r, on in zip(rows, non_dominated(points)) if on}
 
 
-def quality(found: set[str], rows: dict[str, Row]) -> tuple[float, float]:
-    """HV ratio of the found candidates' front and the share of the true front found."""
+def quality(found: set[str], rows: dict[str, Row]) -> tuple[float, float, float]:
+    """HV ratio of the found candidates' front, the share of the true front's members found,
+    and the share of its distinct networks found in any dtype (a front's int8/int16 twins
+    are near-ties, not separate finds)."""
     true_front = front_keys(list(rows.values()))
     truth_points = np.array([(-rows[k].accuracy_quantized, rows[k].report.latency_ms)
                              for k in true_front])
@@ -89,7 +99,10 @@ def quality(found: set[str], rows: dict[str, Row]) -> tuple[float, float]:
     found_points = np.array([(-rows[k].accuracy_quantized, rows[k].report.latency_ms)
                              for k in found if k in rows and rows[k].feasible]).reshape(-1, 2)
     ratio = hypervolume_2d(found_points, reference) / hypervolume_2d(truth_points, reference)
-    return ratio, len(found & true_front) / len(true_front)
+    true_networks = {rows[k].network for k in true_front}
+    found_networks = {rows[k].network for k in found if k in rows}
+    return (ratio, len(found & true_front) / len(true_front),
+            len(found_networks & true_networks) / len(true_networks))
 
 
 def greedy_oracle(table: dict[str, Row], trainings: int) -> set[str]:
@@ -157,42 +170,44 @@ def main() -> None:
     for sampler in args.samplers:
         for share in args.shares:
             trainings = max(2, round(share * networks))
-            ratios, recovered, seconds, training = [], [], [], []
+            ratios, recovered, networks_found, seconds, training = [], [], [], [], []
             name, _, power = sampler.partition("@")  # ehvi@0: no training-time weighting
             exponent = float(power or ehvi.TRAINING_COST_EXPONENT)
             for config, table, scores in truths.values():
                 valued = means if args.against == "means" else table
-                pool.start_pool = lambda inputs, workers, s=scores: TruthPool(s)
+                pool.start_pool = lambda inputs, workers, c=config, s=scores: TruthPool(c, s)
                 began = time.perf_counter()
                 oracle_knows = {"oracle": valued, "mean-oracle": means}
                 found = (greedy_oracle(oracle_knows[name], trainings) if name in oracle_knows
                          else search(replace(config, sampler=name, trainings=trainings), scores,
                                      exponent))
                 seconds.append(time.perf_counter() - began)
-                ratio, share_found = quality(found, valued)
+                ratio, share_found, share_networks = quality(found, valued)
                 ratios.append(ratio)
                 recovered.append(share_found)
+                networks_found.append(share_networks)
                 training.append(sum(scores[n]["train_seconds"]
                                     for n in {key.split("|")[0] for key in found}))
             rows.append((sampler, share, trainings, statistics.median(ratios),
-                         statistics.median(recovered), statistics.median(training),
-                         statistics.median(seconds)))
+                         statistics.median(recovered), statistics.median(networks_found),
+                         statistics.median(training), statistics.median(seconds)))
             print(f"  {sampler:<11} {share:>4.0%} {trainings:>4} trainings  HV ratio "
                   f"{statistics.median(ratios):.3f} ({' '.join(f'{r:.3f}' for r in ratios)})  "
-                  f"front found {statistics.median(recovered):.2f}", flush=True)
+                  f"front found {statistics.median(recovered):.2f}, its networks "
+                  f"{statistics.median(networks_found):.2f}", flush=True)
 
     print()
     print(f"sampler quality on {args.space} ({networks} networks), task {args.task}, profile "
           f"{args.profile}; median of seeds {args.seeds}, each against "
           f"{'the means of their truths' if args.against == 'means' else 'its own truth'}")
     print(f"{'sampler':<10}{'share':>7}{'trainings':>11}{'HV ratio':>10}{'vs random':>11}"
-          f"{'front found':>13}{'training s':>12}{'search s':>10}")
-    random_hv = {share: hv for sampler, share, _, hv, _, _, _ in rows if sampler == "random"}
-    for sampler, share, trainings, hv, front_share, train_s, secs in rows:
+          f"{'front found':>13}{'networks':>10}{'training s':>12}{'search s':>10}")
+    random_hv = {share: hv for sampler, share, _, hv, *_ in rows if sampler == "random"}
+    for sampler, share, trainings, hv, front_share, network_share, train_s, secs in rows:
         baseline = random_hv.get(share)
         versus = f"{hv / baseline:.3f}" if baseline else "-"
         print(f"{sampler:<10}{share:>7.0%}{trainings:>11}{hv:>10.3f}{versus:>11}"
-              f"{front_share:>13.2f}"
+              f"{front_share:>13.2f}{network_share:>10.2f}"
               f"{train_s:>12.0f}{secs:>10.1f}")
 
 
