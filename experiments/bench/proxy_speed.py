@@ -3,7 +3,8 @@
 Same network shape, data (the motion task), epochs, batch size and optimizer (Adam with
 global-norm clipping), one thread each (the search runs one process per core). Baseline:
 ``torch.nn.LSTM``/``GRU`` + ``torch.nn.Linear`` in the same run. The ratio is torch seconds
-over numpy seconds: above 1.0 the numpy trainer is faster. Goal: >= 1.0.
+over numpy seconds: above 1.0 the numpy trainer is faster. Goal: >= 1.5 (and 3 seeds in at
+most 1.5x one seed's time).
 
 The ``gemm s`` column is a floor for any numpy trainer on this BLAS: the time the matrix
 products of the same training (input projections, the recurrent product forward and back
@@ -47,6 +48,7 @@ from dse.training import Budget, _adam, _validation_split, arch_seed  # noqa: E4
 
 SIZES = [(8,), (32,), (64,), (128,), (256,), (64, 64), (128, 128), (32, 32, 32), (64, 64, 64),
          (128, 128, 128)]
+GOAL = 1.5  # torch seconds over numpy seconds, geometric mean
 QUICK_SIZES = [(8,), (64,), (64, 64), (128, 128)]
 
 
@@ -152,8 +154,8 @@ def main() -> None:
             print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}{floor:>8.2f}"
                   f"{stack:>9.2f}{shares[-1]:>9.2f}", flush=True)
     geo = float(np.exp(np.mean(np.log(ratios))))
-    print(f"geometric mean ratio (torch / numpy): {geo:.2f}; goal >= 1.0: "
-          f"{'met' if geo >= 1.0 else 'NOT met'}; min {min(ratios):.2f}, max {max(ratios):.2f}")
+    print(f"geometric mean ratio (torch / numpy): {geo:.2f}; goal >= {GOAL}: "
+          f"{'met' if geo >= GOAL else 'NOT met'}; min {min(ratios):.2f}, max {max(ratios):.2f}")
     print(f"{k} seeds stacked, bound: {k * np.median(shares):.2f}x one seed's time (median; "
           f"min {k * min(shares):.2f}x, max {k * max(shares):.2f}x); sequential: {k}.00x")
 
