@@ -57,7 +57,7 @@ def _record_lost_variants(inputs: SearchInputs, study: optuna.Study) -> None:
         for arch, report in inputs.fitting(attrs["cell"], cells):
             if arch.dtype != attrs["dtype"] and (trial.number, arch.dtype) not in recorded:
                 record_variant(inputs, study, arch, report, attrs[RESULT_ATTR], trial.number,
-                                attrs[BATCH_ATTR])
+                               attrs[BATCH_ATTR])
 
 
 def _dead_here(worker: str) -> bool:
