@@ -1,5 +1,6 @@
 """The worker processes that train candidates: each holds the search inputs once, ignores
-Ctrl-C (the parent handles it) and returns plain score dicts."""
+Ctrl-C (the parent handles it) and trains one seed of a network per task; the parent
+gathers a network's seeds into one plain score dict."""
 
 from __future__ import annotations
 
