@@ -3,6 +3,7 @@ k training seeds), scored as every dtype.
 
     python experiments/bench/exhaustive.py --space default --task motion [--seed 0]
                                            [--train-seeds 3] [--workers 2]
+                                           [--within-ms 100]
 
 Trains each network of the space that has a feasible candidate on the profile (the same
 training the search runs, in the same worker pool: k seeds, the mean and each seed's score)
@@ -11,8 +12,10 @@ fingerprint of the code a score depends on: a table made by other proxy code is 
 again. Other BLAS kernels round matrix products differently, so single scores move: a truth
 made with OPENBLAS_CORETYPE set is cached apart (`-haswell` after the seed for Haswell), and
 a run is best judged against the truth of its own kernels. The cache is written as it fills,
-so an interrupted run resumes where it stopped. The sampler bench and the default-run bench
-read their truth from here.
+so an interrupted run resumes where it stopped. `--within-ms L` trains only the networks with
+a feasible candidate of at most L ms: a truth complete below L, for a space too large to
+train whole in one sitting (rerun with a larger L, or none, to extend it). The sampler bench
+and the default-run bench read their truth from here.
 """
 
 from __future__ import annotations
@@ -87,27 +90,30 @@ def stored_scores(config: SearchConfig, kernels: str | None,
     return {}
 
 
-def unscored(inputs: SearchInputs, scores: dict[str, dict]) -> list[Architecture]:
-    """The space's networks with a feasible candidate on the profile and no score yet."""
-    space = inputs.space
+def unscored(inputs: SearchInputs, scores: dict[str, dict],
+             within_ms: float = float("inf")) -> list[Architecture]:
+    """The space's networks with a feasible candidate of at most ``within_ms`` on the profile
+    and no score yet."""
     wanted = []
-    for cell, widths in space.networks():
-        priced = [inputs.price(cell, widths, dtype) for dtype in space.dtypes]
-        if priced[0][0].text not in scores and any(report.fits for _, report in priced):
+    for cell, widths in inputs.space.networks():
+        priced = [inputs.price(cell, widths, dtype) for dtype in inputs.space.dtypes]
+        if priced[0][0].text not in scores and any(
+                report.fits and report.latency_ms <= within_ms for _, report in priced):
             wanted.append(priced[0][0])
     return wanted
 
 
-def network_scores(inputs: SearchInputs, workers: int = 2,
-                   verbose: bool = True) -> dict[str, dict]:
+def network_scores(inputs: SearchInputs, workers: int = 2, verbose: bool = True,
+                   within_ms: float = float("inf")) -> dict[str, dict]:
     """Network text -> its training's scores (``accuracy``, ``quantized`` per dtype of the
-    space, ``train_seconds``), for every network with a feasible candidate on the profile,
-    trained with this process's kernels where the cache lacks them."""
+    space, ``train_seconds``), for every network with a feasible candidate of at most
+    ``within_ms`` on the profile, trained with this process's kernels where the cache lacks
+    them."""
     config, space = inputs.config, inputs.space
     kernels = this_kernels()
     path = cache_path(config, kernels)
     scores = stored_scores(config, kernels, verbose)
-    wanted = unscored(inputs, scores)
+    wanted = unscored(inputs, scores, within_ms)
     if not wanted:
         return scores
     fingerprint = proxy_fingerprint()
@@ -172,11 +178,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-seeds", type=int, default=DEFAULT_TRAIN_SEEDS)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--within-ms", type=float, default=float("inf"),
+                        help="train only networks with a feasible candidate of at most this "
+                             "latency (a truth complete below it)")
     args = parser.parse_args()
     start = time.perf_counter()
     config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=args.seed,
                           train_seeds=args.train_seeds)
-    rows = truth(config, args.workers)
+    inputs = resolve(config)
+    rows = rows_of(inputs, network_scores(inputs, args.workers, within_ms=args.within_ms))
     feasible = sum(row.feasible for row in rows.values())
     print(f"{args.space} on {args.task} (seed {args.seed}, {args.train_seeds} training seeds, "
           f"profile {args.profile}, kernels "
