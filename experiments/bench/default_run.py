@@ -37,12 +37,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from exhaustive import network_scores, rows_of, stored_truth  # same folder
+from exhaustive import stored_truth, truth  # same folder
 from samplers import front_keys, quality
 
 from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d
-from dse.search import resolve
 
 BUDGETS_MS = (5, 10, 20, 50, 100)
 KERNELS = {"Haswell (AVX2)": "Haswell", "unset (SkylakeX, AVX-512)": None}
@@ -138,9 +137,7 @@ def main() -> None:
     out = Path(args.out)
     rows: dict = {}
     if not args.no_truth:
-        inputs = resolve(TRUTH)
-        rows = within(rows_of(inputs, network_scores(inputs, verbose=False,
-                                                     within_ms=args.within_ms)), args.within_ms)
+        rows = within(truth(TRUTH, verbose=False, within_ms=args.within_ms), args.within_ms)
         window = "" if args.within_ms == float("inf") else f" within {args.within_ms:g} ms"
         print(f"truth{window}: {len({r.network for r in rows.values()})} networks, "
               f"{sum(r.feasible for r in rows.values())} feasible candidates, "

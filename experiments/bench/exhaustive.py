@@ -155,11 +155,12 @@ def rows_of(inputs: SearchInputs, scores: dict[str, dict]) -> dict[str, Row]:
     return rows
 
 
-def truth(config: SearchConfig, workers: int = 2, verbose: bool = True) -> dict[str, Row]:
-    """Every candidate of the config's space with its network's score and its cost, the
-    missing ones trained now (with this process's kernels)."""
+def truth(config: SearchConfig, workers: int = 2, verbose: bool = True,
+          within_ms: float = float("inf")) -> dict[str, Row]:
+    """Every candidate of the config's space (of networks with one within ``within_ms``) with
+    its network's score and its cost, the missing ones trained now (this process's kernels)."""
     inputs = resolve(config)
-    return rows_of(inputs, network_scores(inputs, workers, verbose))
+    return rows_of(inputs, network_scores(inputs, workers, verbose, within_ms))
 
 
 def stored_truth(config: SearchConfig, kernels: str | None) -> dict[str, Row] | None:
@@ -185,8 +186,7 @@ def main() -> None:
     start = time.perf_counter()
     config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=args.seed,
                           train_seeds=args.train_seeds)
-    inputs = resolve(config)
-    rows = rows_of(inputs, network_scores(inputs, args.workers, within_ms=args.within_ms))
+    rows = truth(config, args.workers, within_ms=args.within_ms)
     feasible = sum(row.feasible for row in rows.values())
     print(f"{args.space} on {args.task} (seed {args.seed}, {args.train_seeds} training seeds, "
           f"profile {args.profile}, kernels "
