@@ -3,22 +3,16 @@
 Same network shape, data (the motion task), epochs, batch size and optimizer (Adam with
 global-norm clipping), one thread each (the search runs one process per core). Baseline:
 ``torch.nn.LSTM``/``GRU`` + ``torch.nn.Linear`` in the same run. The ratio is torch seconds
-over numpy seconds: above 1.0 the numpy trainer is faster. Goal: >= 1.5 (and 3 seeds in at
-most 1.5x one seed's time).
+over numpy seconds: above 1.0 the numpy trainer is faster. Goal: >= 1.5.
 
 The ``gemm s`` column is a floor for any numpy trainer on this BLAS: the time the matrix
 products of the same training (input projections, the recurrent product forward and back
 at every step, weight and input gradients) take alone, with nothing else. Where it is above
 PyTorch's whole time, no arrangement of the point-wise numpy work can reach the goal.
 
-The ``stack s`` column bounds what training k seeds as one stacked computation (weights,
-optimizer state and batches on a leading seed axis) could take: the same trainer with a
-k-times larger batch for the same number of steps (k x the epochs) does the same arithmetic
-in the same number of numpy calls as k stacked seeds, with no per-seed bookkeeping. ``per
-seed`` is that over k, against one seed's time: near 1.0 stacking saves nothing, and the
-search trains a network's k seeds one after another (``dse.search.pool``).
+Several seeds trained as one stacked computation: ``stacked_seeds.py``.
 
-    python experiments/bench/proxy_speed.py [--quick] [--epochs 2] [--stack 3]
+    python experiments/bench/proxy_speed.py [--quick] [--epochs 2]
 
 The header names the BLAS kernels numpy runs: a forced ``OPENBLAS_CORETYPE`` (some
 machines set one for old OpenBLAS builds) can halve the products' speed.
@@ -40,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
-from dse.cells import init_network  # noqa: E402
+from dse.cells import init_network, stack  # noqa: E402
 from dse.proxy import DEFAULT_BUDGET  # noqa: E402
 from dse.results import blas_kernels  # noqa: E402
 from dse.tasks import load_task  # noqa: E402
@@ -58,7 +52,8 @@ def numpy_seconds(cell: str, cells: tuple[int, ...], data, budget: Budget) -> fl
     net = init_network(cell, data.features, cells, data.classes, rng)
     fit, _ = _validation_split(len(data.y_train), budget.validation_fraction, rng)
     start = time.perf_counter()
-    _adam(net, data, fit, np.empty(0, int), budget, rng)  # no validation: same work as torch
+    _adam(stack([net]), data, [(fit, np.empty(0, int))], budget, [rng],
+          (0,))  # no validation: same work as torch
     return time.perf_counter() - start
 
 
@@ -126,7 +121,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="four sizes instead of ten")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="best of N")
-    parser.add_argument("--stack", type=int, default=3, help="seeds of the stacked bound")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_task("motion")
@@ -137,27 +131,20 @@ def main() -> None:
           f"numpy {np.__version__} on {blas_kernels()} kernels"
           f"{f' (forced: OPENBLAS_CORETYPE={forced})' if forced else ''}, "
           f"torch {torch.__version__}, {platform.machine()}")
-    k = args.stack
-    stacked = replace(budget, batch_size=k * budget.batch_size, epochs=k * budget.epochs)
-    print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}"
-          f"{'stack s':>9}{'per seed':>9}")
-    ratios, shares = [], []
+    print(f"{'arch':<18}{'numpy s':>9}{'torch s':>9}{'ratio':>8}{'gemm s':>8}")
+    ratios = []
     for cells in QUICK_SIZES if args.quick else SIZES:
         for cell in ("lstm", "gru"):
             ours = min(numpy_seconds(cell, cells, data, budget) for _ in range(args.repeats))
             theirs = min(torch_seconds(cell, cells, data, budget) for _ in range(args.repeats))
             floor = min(gemm_seconds(cell, cells, data, budget) for _ in range(args.repeats))
-            stack = min(numpy_seconds(cell, cells, data, stacked) for _ in range(args.repeats))
             ratios.append(theirs / ours)
-            shares.append(stack / k / ours)
             text = f"{cell}:{','.join(map(str, cells))}"
-            print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}{floor:>8.2f}"
-                  f"{stack:>9.2f}{shares[-1]:>9.2f}", flush=True)
+            print(f"{text:<18}{ours:>9.2f}{theirs:>9.2f}{theirs / ours:>8.2f}{floor:>8.2f}",
+                  flush=True)
     geo = float(np.exp(np.mean(np.log(ratios))))
     print(f"geometric mean ratio (torch / numpy): {geo:.2f}; goal >= {GOAL}: "
           f"{'met' if geo >= GOAL else 'NOT met'}; min {min(ratios):.2f}, max {max(ratios):.2f}")
-    print(f"{k} seeds stacked, bound: {k * np.median(shares):.2f}x one seed's time (median; "
-          f"min {k * min(shares):.2f}x, max {k * max(shares):.2f}x); sequential: {k}.00x")
 
 
 if __name__ == "__main__":
