@@ -48,12 +48,6 @@ class Network:
             out += [layer.weight_ih, layer.weight_hh, layer.bias_ih, layer.bias_hh]
         return out + [self.head_weight, self.head_bias]
 
-    @classmethod
-    def from_arrays(cls, cell: str, arrays: list[np.ndarray]) -> Network:
-        """The network of :meth:`arrays`' list (the arrays themselves, not copies)."""
-        layers = [Layer(*arrays[k: k + 4]) for k in range(0, len(arrays) - 2, 4)]
-        return cls(cell, layers, arrays[-2], arrays[-1])
-
 
 FORGET_BIAS = 1.0  # LSTM forget-gate bias at start (Keras' unit_forget_bias)
 
@@ -85,7 +79,7 @@ def init_network(cell: str, features: int, cells: tuple[int, ...], classes: int,
 
 
 _LOCAL = threading.local()
-POOL_BYTES = 1024 * 2**20
+POOL_BYTES = 64 * 2**20
 
 
 def _buffer(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -104,49 +98,11 @@ def _buffer(tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 class Cache:
     """What backward needs of one layer's forward pass."""
 
-    x: np.ndarray  # (T*B, I) layer input, by seed
+    x: np.ndarray  # (T, B, I) layer input
     h: np.ndarray  # (T + 1, B, C) hidden states, h[0] = 0
     acts: np.ndarray  # (T, B, G*C) gate activations
     extra: np.ndarray  # LSTM: (T + 1, B, C) cell states; GRU: (T, B, C) W_hn h + b_hn
     tanh_c: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))  # LSTM (T, B, C)
-
-
-# --- layouts -----------------------------------------------------------------------------
-#
-# Inside a layer, arrays are time-major: (T, B, .), and a stacked network (several seeds,
-# :func:`stack`) adds its seed axis after time: (T, S, B, .). Each step's slice is then one
-# contiguous block for the point-wise work of all seeds, while the hoisted products run
-# per seed on (S, T*B, .) matrices: the same products as one seed alone, so each seed's
-# numbers are bit for bit its own.
-
-
-def by_seed(a: np.ndarray) -> np.ndarray:
-    """(T, [S,] B, X) -> ([S,] T*B, X): each seed's steps as one matrix (a copy when
-    stacked, a view otherwise)."""
-    T, *seeds, B, X = a.shape
-    return np.ascontiguousarray(np.moveaxis(a, 0, -3)).reshape(*seeds, T * B, X)
-
-
-def by_time(a: np.ndarray, T: int) -> np.ndarray:
-    """([S,] T*B, X) -> (T, [S,] B, X), the view :func:`by_seed` undoes."""
-    *seeds, TB, X = a.shape
-    return np.moveaxis(a.reshape(*seeds, T, TB // T, X), -3, 0)
-
-
-def _t(weight: np.ndarray) -> np.ndarray:
-    """A weight matrix transposed (of every seed, when stacked)."""
-    return np.swapaxes(weight, -1, -2)
-
-
-def _input_projection(x_by_seed: np.ndarray, w_t: np.ndarray, bias: np.ndarray, T: int,
-                      tag: str) -> np.ndarray:
-    """x @ w_t + bias for all steps at once (hoisted out of the time loop), one 2-D product
-    per seed into a reused buffer: (T*B, I) @ (I, G*C) -> (T, B, G*C) (a view)."""
-    *seeds, TB, _ = x_by_seed.shape
-    out = _buffer(tag, (*seeds, TB, w_t.shape[-1]), x_by_seed.dtype)
-    np.matmul(x_by_seed, w_t, out=out)
-    out += bias[..., None, :]
-    return by_time(out, T)
 
 
 # --- LSTM --------------------------------------------------------------------------------
@@ -154,22 +110,21 @@ def _input_projection(x_by_seed: np.ndarray, w_t: np.ndarray, bias: np.ndarray, 
 
 def lstm_forward(layer: Layer, x: np.ndarray, slot: int = 0) -> Cache:
     """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
-    T, *seeds, B, _ = x.shape
-    C = layer.weight_hh.shape[-1]
+    T, B, _ = x.shape
+    C = layer.weight_hh.shape[1]
     # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: halve the i, f, o columns once, then one tanh
     # and one multiply-add give all four gates of a step (fewer numpy calls per step).
     half = np.full(4 * C, 0.5, x.dtype)  # (4C,)
     half[2 * C: 3 * C] = 1.0  # g is a plain tanh
     offset = np.where(half == 0.5, 0.5, 0.0).astype(x.dtype)  # (4C,)
-    x_by_seed = by_seed(x)  # (T*B, I)
-    xp = _input_projection(x_by_seed, _t(layer.weight_ih) * half,
-                           (layer.bias_ih + layer.bias_hh) * half, T, f"xp{slot}")  # (T, B, 4C)
-    w_hh_t = _t(layer.weight_hh) * half  # (C, 4C)
-    h = _buffer(f"h{slot}", (T + 1, *seeds, B, C), x.dtype)  # (T+1, B, C)
-    c = _buffer(f"c{slot}", (T + 1, *seeds, B, C), x.dtype)  # (T+1, B, C)
+    xp = _input_projection(x, layer.weight_ih.T * half, (layer.bias_ih + layer.bias_hh) * half,
+                           f"xp{slot}")  # (T, B, 4C)
+    w_hh_t = layer.weight_hh.T * half  # (C, 4C)
+    h = _buffer(f"h{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
+    c = _buffer(f"c{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
     h[0], c[0] = 0.0, 0.0
-    acts = _buffer(f"acts{slot}", (T, *seeds, B, 4 * C), x.dtype)  # (T, B, 4C) i, f, g, o
-    tanh_c = _buffer(f"tanh_c{slot}", (T, *seeds, B, C), x.dtype)  # (T, B, C)
+    acts = _buffer(f"acts{slot}", (T, B, 4 * C), x.dtype)  # (T, B, 4C) i, f, g, o
+    tanh_c = _buffer(f"tanh_c{slot}", (T, B, C), x.dtype)  # (T, B, C)
     for t in range(T):
         a = acts[t]  # (B, 4C)
         np.matmul(h[t], w_hh_t, out=a)
@@ -177,12 +132,22 @@ def lstm_forward(layer: Layer, x: np.ndarray, slot: int = 0) -> Cache:
         np.tanh(a, out=a)
         a *= half
         a += offset
-        i, f, g, o = (a[..., k * C: (k + 1) * C] for k in range(4))  # (B, C) each
+        i, f, g, o = (acts[t, :, k * C: (k + 1) * C] for k in range(4))  # (B, C) each
         np.multiply(f, c[t], out=c[t + 1])  # (B, C)
         c[t + 1] += i * g
         np.tanh(c[t + 1], out=tanh_c[t])  # (B, C)
         np.multiply(o, tanh_c[t], out=h[t + 1])  # (B, C)
-    return Cache(x_by_seed, h, acts, c, tanh_c)
+    return Cache(x, h, acts, c, tanh_c)
+
+
+def _input_projection(x: np.ndarray, w_t: np.ndarray, bias: np.ndarray, tag: str) -> np.ndarray:
+    """x @ w_t + bias for all steps at once (hoisted out of the time loop), as one 2-D
+    product into a reused buffer: (T, B, I) @ (I, G*C) -> (T, B, G*C)."""
+    T, B, I = x.shape
+    out = _buffer(tag, (T, B, w_t.shape[1]), x.dtype)
+    np.matmul(x.reshape(T * B, I), w_t, out=out.reshape(T * B, -1))
+    out += bias
+    return out
 
 
 def lstm_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
@@ -193,30 +158,30 @@ def lstm_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
     Every factor that does not depend on the recurrence is computed for all steps at once
     before the loop, which then does three products, two sums and one matmul per step.
     """
-    T, *seeds, B, C = dh_out.shape
+    T, B, C = dh_out.shape
     acts, c, tanh_c = cache.acts, cache.extra, cache.tanh_c
     i, f, g, o = (acts[..., k * C: (k + 1) * C] for k in range(4))  # (T, B, C) each
-    coef = _buffer("coef", (T, *seeds, B, 4, C), dh_out.dtype)  # d(pre-act)/d(dc or dh)
-    coef[..., 0, :] = g * i * (1.0 - i)  # di = dc * this
-    coef[..., 1, :] = c[:-1] * f * (1.0 - f)  # df = dc * this
-    coef[..., 2, :] = i * (1.0 - g**2)  # dg = dc * this
-    coef[..., 3, :] = tanh_c * o * (1.0 - o)  # do = dh * this
+    coef = _buffer("coef", (T, B, 4, C), dh_out.dtype)  # (T, B, 4, C) d(pre-act)/d(dc or dh)
+    coef[:, :, 0] = g * i * (1.0 - i)  # di = dc * this
+    coef[:, :, 1] = c[:-1] * f * (1.0 - f)  # df = dc * this
+    coef[:, :, 2] = i * (1.0 - g**2)  # dg = dc * this
+    coef[:, :, 3] = tanh_c * o * (1.0 - o)  # do = dh * this
     dc_from_dh = o * (1.0 - tanh_c**2)  # (T, B, C)
-    da = _buffer("da", (T, *seeds, B, 4, C), dh_out.dtype)  # pre-activation gradients
-    dh_next = np.zeros((*seeds, B, C), dh_out.dtype)  # (B, C)
-    dc_next = np.zeros((*seeds, B, C), dh_out.dtype)  # (B, C)
+    da = _buffer("da", (T, B, 4, C), dh_out.dtype)  # (T, B, 4, C) pre-activation gradients
+    dh_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
+    dc_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
     w_hh = layer.weight_hh  # (4C, C)
     for t in reversed(range(T)):
         dh = dh_out[t] + dh_next  # (B, C)
         dc = dc_next + dh * dc_from_dh[t]  # (B, C)
-        np.multiply(dc[..., None, :], coef[t, ..., :3, :], out=da[t, ..., :3, :])  # di, df, dg
-        np.multiply(dh, coef[t, ..., 3, :], out=da[t, ..., 3, :])  # do
+        np.multiply(dc[:, None, :], coef[t, :, :3], out=da[t, :, :3])  # di, df, dg
+        np.multiply(dh, coef[t, :, 3], out=da[t, :, 3])  # do
         dc_next = dc * f[t]  # (B, C)
-        dh_next = da[t].reshape(*seeds, B, 4 * C) @ w_hh  # (B, C)
+        dh_next = da[t].reshape(B, 4 * C) @ w_hh  # (B, C)
         if t % FLUSH_EVERY == 0:
             _flush_tiny(dh_next, dc_next)
-    da_by_seed = by_seed(da.reshape(T, *seeds, B, 4 * C))  # (T*B, 4C)
-    return _input_grads(layer, cache, da_by_seed, da_by_seed, input_grad)
+    da = da.reshape(T, B, 4 * C)  # (T, B, 4C)
+    return _input_grads(layer, cache, da, da, input_grad)
 
 
 # --- GRU ---------------------------------------------------------------------------------
@@ -224,38 +189,36 @@ def lstm_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
 
 def gru_forward(layer: Layer, x: np.ndarray, slot: int = 0) -> Cache:
     """One layer over all steps. ``slot`` names the layer's reused buffers (its depth)."""
-    T, *seeds, B, _ = x.shape
-    C = layer.weight_hh.shape[-1]
+    T, B, _ = x.shape
+    C = layer.weight_hh.shape[1]
     # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5, as for the LSTM: the r, z columns are halved once.
     half = np.ones(3 * C, x.dtype)  # (3C,)
     half[: 2 * C] = 0.5
-    x_by_seed = by_seed(x)  # (T*B, I)
-    xp = _input_projection(x_by_seed, _t(layer.weight_ih) * half, layer.bias_ih * half, T,
+    xp = _input_projection(x, layer.weight_ih.T * half, layer.bias_ih * half,
                            f"xp{slot}")  # (T, B, 3C)
-    w_hh_t = _t(layer.weight_hh) * half  # (C, 3C)
-    b_hh = (layer.bias_hh * half)[..., None, :]  # (1, 3C)
-    h = _buffer(f"h{slot}", (T + 1, *seeds, B, C), x.dtype)  # (T+1, B, C)
+    w_hh_t, b_hh = layer.weight_hh.T * half, layer.bias_hh * half  # (C, 3C), (3C,)
+    h = _buffer(f"h{slot}", (T + 1, B, C), x.dtype)  # (T+1, B, C)
     h[0] = 0.0
-    acts = _buffer(f"acts{slot}", (T, *seeds, B, 3 * C), x.dtype)  # (T, B, 3C) r, z, n
-    hn = _buffer(f"hn{slot}", (T, *seeds, B, C), x.dtype)  # (T, B, C) W_hn h + b_hn, for dr
-    hp = np.empty((*seeds, B, 3 * C), x.dtype)  # (B, 3C) recurrent projection of one step
+    acts = _buffer(f"acts{slot}", (T, B, 3 * C), x.dtype)  # (T, B, 3C) r, z, n
+    hn = _buffer(f"hn{slot}", (T, B, C), x.dtype)  # (T, B, C) W_hn h + b_hn, for r's gradient
+    hp = np.empty((B, 3 * C), x.dtype)  # (B, 3C) recurrent projection of one step
     for t in range(T):
         np.matmul(h[t], w_hh_t, out=hp)
         hp += b_hh
-        rz = acts[t, ..., : 2 * C]  # (B, 2C)
-        np.add(xp[t, ..., : 2 * C], hp[..., : 2 * C], out=rz)
+        rz = acts[t, :, : 2 * C]  # (B, 2C)
+        np.add(xp[t, :, : 2 * C], hp[:, : 2 * C], out=rz)
         np.tanh(rz, out=rz)
         rz *= 0.5
         rz += 0.5
-        hn[t] = hp[..., 2 * C:]  # (B, C)
-        r, z, n = (acts[t, ..., k * C: (k + 1) * C] for k in range(3))  # (B, C) each
+        hn[t] = hp[:, 2 * C:]  # (B, C)
+        r, z, n = (acts[t, :, k * C: (k + 1) * C] for k in range(3))  # (B, C) each
         np.multiply(r, hn[t], out=n)
-        n += xp[t, ..., 2 * C:]
+        n += xp[t, :, 2 * C:]
         np.tanh(n, out=n)
         np.subtract(h[t], n, out=h[t + 1])  # h' = (1 - z) * n + z * h = n + z * (h - n)
         h[t + 1] *= z
         h[t + 1] += n
-    return Cache(x_by_seed, h, acts, hn)
+    return Cache(x, h, acts, hn)
 
 
 def gru_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
@@ -265,27 +228,27 @@ def gru_backward(layer: Layer, cache: Cache, dh_out: np.ndarray,
 
     As for the LSTM, factors independent of the recurrence are computed for all steps first.
     """
-    T, *seeds, B, C = dh_out.shape
+    T, B, C = dh_out.shape
     acts, hn, h = cache.acts, cache.extra, cache.h
     r, z, n = (acts[..., k * C: (k + 1) * C] for k in range(3))  # (T, B, C) each
-    coef = _buffer("coef", (T, *seeds, B, 3, C), dh_out.dtype)  # (T, B, 3, C)
-    coef[..., 2, :] = (1.0 - z) * (1.0 - n**2)  # dan = dh * this
-    coef[..., 0, :] = coef[..., 2, :] * hn * r * (1.0 - r)  # dar = dh * this
-    coef[..., 1, :] = (h[:-1] - n) * z * (1.0 - z)  # daz = dh * this
-    dxp = _buffer("dxp", (T, *seeds, B, 3, C), dh_out.dtype)  # d(input projection)
-    dhp = _buffer("dhp", (T, *seeds, B, 3, C), dh_out.dtype)  # d(recurrent projection)
-    dh_next = np.zeros((*seeds, B, C), dh_out.dtype)  # (B, C)
+    coef = _buffer("coef", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C)
+    coef[:, :, 2] = (1.0 - z) * (1.0 - n**2)  # dan = dh * this
+    coef[:, :, 0] = coef[:, :, 2] * hn * r * (1.0 - r)  # dar = dh * this
+    coef[:, :, 1] = (h[:-1] - n) * z * (1.0 - z)  # daz = dh * this
+    dxp = _buffer("dxp", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C) d(input projection)
+    dhp = _buffer("dhp", (T, B, 3, C), dh_out.dtype)  # (T, B, 3, C) d(recurrent projection)
+    dh_next = np.zeros((B, C), dh_out.dtype)  # (B, C)
     w_hh = layer.weight_hh  # (3C, C)
     for t in reversed(range(T)):
         dh = dh_out[t] + dh_next  # (B, C)
-        np.multiply(dh[..., None, :], coef[t], out=dxp[t])  # dar, daz, dan
-        dhp[t, ..., :2, :] = dxp[t, ..., :2, :]
-        np.multiply(dxp[t, ..., 2, :], r[t], out=dhp[t, ..., 2, :])  # r * dan: through r * (W_hn h + b)
-        dh_next = dh * z[t] + dhp[t].reshape(*seeds, B, 3 * C) @ w_hh  # (B, C)
+        np.multiply(dh[:, None, :], coef[t], out=dxp[t])  # dar, daz, dan
+        dhp[t, :, :2] = dxp[t, :, :2]
+        np.multiply(dxp[t, :, 2], r[t], out=dhp[t, :, 2])  # r * dan: through r * (W_hn h + b)
+        dh_next = dh * z[t] + dhp[t].reshape(B, 3 * C) @ w_hh  # (B, C)
         if t % FLUSH_EVERY == 0:
             _flush_tiny(dh_next)
-    return _input_grads(layer, cache, by_seed(dxp.reshape(T, *seeds, B, 3 * C)),
-                        by_seed(dhp.reshape(T, *seeds, B, 3 * C)), input_grad)
+    return _input_grads(layer, cache, dxp.reshape(T, B, 3 * C), dhp.reshape(T, B, 3 * C),
+                        input_grad)
 
 
 FLUSH_EVERY = 8  # steps between flushes of vanishing gradients
@@ -308,16 +271,17 @@ def _flush_tiny(*arrays: np.ndarray) -> None:
 def _input_grads(layer: Layer, cache: Cache, dxp: np.ndarray, dhp: np.ndarray,
                  input_grad: bool) -> tuple[np.ndarray | None, list]:
     """Parameter gradients as one matrix product over all steps, and dL/d(layer input)
-    (not needed for the bottom layer, whose input is the data); every array by seed
-    (:func:`by_seed`): (T*B, .)."""
-    T = len(cache.acts)
-    h_prev = by_seed(cache.h[:-1])  # (T*B, C)
-    db_ih = dxp.sum(axis=-2)  # (G*C,)
-    db_hh = db_ih.copy() if dhp is dxp else dhp.sum(axis=-2)  # LSTM: the same gradient
-    grads = [_t(dxp) @ cache.x, _t(dhp) @ h_prev, db_ih, db_hh]
+    (not needed for the bottom layer, whose input is the data)."""
+    T, B, GC = dxp.shape
+    x2 = cache.x.reshape(T * B, -1)  # (T*B, I)
+    h_prev = cache.h[:-1].reshape(T * B, -1)  # (T*B, C)
+    dxp2, dhp2 = dxp.reshape(T * B, GC), dhp.reshape(T * B, GC)  # (T*B, G*C)
+    db_ih = dxp2.sum(axis=0)  # (G*C,)
+    db_hh = db_ih.copy() if dhp is dxp else dhp2.sum(axis=0)  # LSTM: the same gradient
+    grads = [dxp2.T @ x2, dhp2.T @ h_prev, db_ih, db_hh]
     if not input_grad:
         return None, grads
-    return by_time(dxp @ layer.weight_ih, T), grads  # (T, B, I)
+    return (dxp2 @ layer.weight_ih).reshape(T, B, -1), grads  # (T, B, I)
 
 
 FORWARD = {"lstm": lstm_forward, "gru": gru_forward}
@@ -328,34 +292,31 @@ BACKWARD = {"lstm": lstm_backward, "gru": gru_backward}
 
 
 def forward(net: Network, x_btf: np.ndarray):
-    """Logits (B, K) for inputs (B, T, F), and the caches for backward. A stacked network
-    (:func:`stack`) takes inputs (S, B, T, F), one batch per seed, and gives (S, B, K)."""
-    x = np.ascontiguousarray(np.moveaxis(x_btf, -2, 0))  # (T, B, F)
+    """Logits (B, K) for inputs (B, T, F), and the caches for backward."""
+    x = np.ascontiguousarray(x_btf.transpose(1, 0, 2))  # (T, B, F)
     caches = []
     for slot, layer in enumerate(net.layers):
         cache = FORWARD[net.cell](layer, x, slot)
         caches.append(cache)
         x = cache.h[1:]  # (T, B, C) next layer's input
-    logits = x[-1] @ _t(net.head_weight) + net.head_bias[..., None, :]  # (B, K)
+    logits = x[-1] @ net.head_weight.T + net.head_bias  # (B, K)
     return logits, caches
 
 
 def loss_and_grads(net: Network, x_btf: np.ndarray, y: np.ndarray):
-    """Mean cross-entropy of the batch and the gradient of every parameter (arrays order).
-    Stacked (:func:`stack`): inputs (S, B, T, F), labels (S, B), one loss per seed."""
+    """Mean cross-entropy of the batch and the gradient of every parameter (arrays order)."""
     logits, caches = forward(net, x_btf)
-    B = y.shape[-1]
-    shifted = logits - logits.max(axis=-1, keepdims=True)  # (B, K)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))  # (B, K)
-    label = y[..., None]  # (B, 1)
-    loss = -np.take_along_axis(log_probs, label, axis=-1)[..., 0].mean(axis=-1)
+    B = len(y)
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (B, K)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (B, K)
+    loss = float(-log_probs[np.arange(B), y].mean())
     dlogits = np.exp(log_probs)  # (B, K) softmax
-    np.put_along_axis(dlogits, label, np.take_along_axis(dlogits, label, axis=-1) - 1.0, -1)
+    dlogits[np.arange(B), y] -= 1.0
     dlogits /= B
     h_last = caches[-1].h[-1]  # (B, C_L)
-    head_grads = [_t(dlogits) @ h_last, dlogits.sum(axis=-2)]
-    T = x_btf.shape[-2]
-    dh = np.zeros((T, *h_last.shape), h_last.dtype)  # (T, B, C_L)
+    head_grads = [dlogits.T @ h_last, dlogits.sum(axis=0)]
+    T = x_btf.shape[1]
+    dh = np.zeros((T, B, h_last.shape[1]), h_last.dtype)  # (T, B, C_L)
     dh[-1] = dlogits @ net.head_weight
     layer_grads: list[list[np.ndarray]] = []
     for depth in reversed(range(len(net.layers))):
@@ -364,16 +325,3 @@ def loss_and_grads(net: Network, x_btf: np.ndarray, y: np.ndarray):
         if dx is not None:  # None for the bottom layer: the data needs no gradient
             dh = dx
     return loss, [g for grads in layer_grads for g in grads] + head_grads
-
-
-def stack(nets: list[Network]) -> Network:
-    """Several networks of one architecture as one, every array with a leading seed axis:
-    one pass of :func:`forward` or :func:`loss_and_grads` trains them all, and each seed's
-    slice gets the numbers it gets alone (the same products and point-wise operations)."""
-    arrays = [np.stack(group) for group in zip(*(net.arrays() for net in nets))]
-    return Network.from_arrays(nets[0].cell, arrays)
-
-
-def unstack(net: Network, seed: int) -> Network:
-    """The network of position ``seed`` of a stacked network (copies)."""
-    return Network.from_arrays(net.cell, [array[seed].copy() for array in net.arrays()])

@@ -9,6 +9,7 @@ text, never from call order.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dse.architecture import Architecture
-from dse.cells import GATES, Network, forward, init_network, loss_and_grads, stack, unstack
+from dse.cells import GATES, Network, forward, init_network, loss_and_grads
 from dse.errors import DseError
 from dse.tasks import Dataset
 
@@ -108,39 +109,22 @@ def check_trainable(arch: Architecture, budget: Budget) -> None:
                        f"layers.")
 
 
-EpochHook = Callable[[int, int, Network, float], None]  # (epoch, seed, network, val. accuracy)
+EpochHook = Callable[[int, Network, float], None]  # (epoch, network, validation accuracy)
 
 
 def train(arch: Architecture, data: Dataset, budget: Budget, seed: int, *,
           on_epoch: EpochHook | None = None) -> Trained:
     """Train ``arch`` on ``data``'s training split within ``budget``; ``on_epoch`` sees the
     network after every epoch (the final-budget benchmark draws learning curves with it)."""
-    return train_seeds(arch, data, budget, (seed,), on_epoch=on_epoch)[0]
-
-
-def train_seeds(arch: Architecture, data: Dataset, budget: Budget, seeds: tuple[int, ...], *,
-                on_epoch: EpochHook | None = None) -> list[Trained]:
-    """:func:`train` for each of ``seeds`` in one stacked computation (``dse.cells.stack``):
-    larger products and one numpy call for all seeds where one seed alone would pay a call
-    each. Every seed keeps its own initialization, validation split, batch order and
-    early-stopping epoch, and gets bit for bit the numbers it gets alone."""
     check_trainable(arch, budget)
-    per_stack = max(1, MAX_TRAINING_BYTES // training_bytes(arch, budget))
-    if len(seeds) > per_stack:  # in stacks that fit the memory limit
-        return [trained for begin in range(0, len(seeds), per_stack) for trained in
-                train_seeds(arch, data, budget, seeds[begin: begin + per_stack],
-                            on_epoch=on_epoch)]
-    rngs = [arch_seed(seed, arch) for seed in seeds]
-    nets = [init_network(arch.cell, data.features, arch.cells, data.classes, rng)
-            for rng in rngs]
-    splits = [_validation_split(len(data.y_train), budget.validation_fraction, rng)
-              for rng in rngs]
+    rng = arch_seed(seed, arch)
+    net = init_network(arch.cell, data.features, arch.cells, data.classes, rng)
+    fit, val = _validation_split(len(data.y_train), budget.validation_fraction, rng)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught as a NaN loss
-        ends = _adam(stack(nets), data, splits, budget, rngs, seeds, on_epoch)
-    seconds = (time.perf_counter() - start) / len(seeds)  # the seeds shared the time
-    return [Trained(network, accuracy, epochs, seconds, diverged)
-            for network, accuracy, epochs, diverged in ends]
+        best, best_accuracy, epochs_run, diverged = _adam(net, data, fit, val, budget, rng,
+                                                          on_epoch)
+    return Trained(best, best_accuracy, epochs_run, time.perf_counter() - start, diverged)
 
 
 def _validation_split(n: int, fraction: float, rng: np.random.Generator):
@@ -149,115 +133,44 @@ def _validation_split(n: int, fraction: float, rng: np.random.Generator):
     return order[cut:], order[:cut]
 
 
-@dataclass
-class _Seed:
-    """One seed's place in a stacked training: its data and how far it got."""
-
-    fit: np.ndarray  # training windows
-    val: np.ndarray  # validation windows
-    rng: np.random.Generator  # batch order
-    best: Network  # the weights of the best validation epoch so far (at first, the initial)
-    best_accuracy: float = -1.0
-    since_best: int = 0
-    end: tuple = ()  # when stopped: (network, validation accuracy, epochs run, diverged)
-
-
-def _adam(net: Network, data: Dataset, splits: list, budget: Budget,
-          rngs: list[np.random.Generator], seeds: tuple[int, ...],
-          on_epoch: EpochHook | None = None) -> list[tuple]:
-    """Adam with global-norm clipping, per seed of the stacked ``net``; keep each seed's
-    best validation epoch. A seed that stops (patience, or a non-finite loss) leaves the
-    stack and the others go on. Returns each seed's (network, validation accuracy, epochs
-    run, diverged)."""
-    states = [_Seed(fit, val, rng, unstack(net, k))
-              for k, ((fit, val), rng) in enumerate(zip(splits, rngs))]
-    running = list(range(len(states)))  # positions in ``states`` of the stack's seeds
+def _adam(net: Network, data: Dataset, fit: np.ndarray, val: np.ndarray, budget: Budget,
+          rng: np.random.Generator,
+          on_epoch: EpochHook | None = None) -> tuple[Network, float, int, str | None]:
+    """Adam with global-norm clipping; keep the weights of the best validation epoch."""
     params = net.arrays()
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     beta1, beta2, eps, step = 0.9, 0.999, 1e-8, 0
+    best, best_acc, since_best = copy.deepcopy(net), -1.0, 0
     X, y = data.X_train, data.y_train
-    fit_size = len(states[0].fit)
-
-    def leave(stopped: list[int]) -> None:
-        nonlocal net, params, m, v, running
-        keep = [k for k in range(len(running)) if k not in stopped]
-        running = [running[k] for k in keep]
-        params, m, v = ([a[keep] for a in arrays] for arrays in (params, m, v))
-        net = Network.from_arrays(net.cell, params)
-
     for epoch in range(1, budget.epochs + 1):
-        orders = np.stack([states[k].fit[states[k].rng.permutation(fit_size)]
-                           for k in running])  # (S, windows)
-        for begin in range(0, fit_size, budget.batch_size):
-            batch = orders[:, begin: begin + budget.batch_size]  # (S, B)
+        order = fit[rng.permutation(len(fit))]
+        for begin in range(0, len(order), budget.batch_size):
+            batch = order[begin: begin + budget.batch_size]
             loss, grads = loss_and_grads(net, X[batch], y[batch])
-            if diverged := [k for k in range(len(running)) if not np.isfinite(loss[k])]:
-                for k in diverged:
-                    seed = states[running[k]]
-                    seed.end = (seed.best, seed.best_accuracy, epoch,
-                                f"loss became {loss[k]} in epoch {epoch}")
-                leave(diverged)
-                if not running:
-                    return [seed.end for seed in states]
-                kept = [k for k in range(len(orders)) if k not in diverged]
-                orders, grads = orders[kept], [g[kept] for g in grads]
-            scale = _clip_scales(grads, budget.clip_norm)  # (S,)
+            if not np.isfinite(loss):
+                return best, best_acc, epoch, f"loss became {loss} in epoch {epoch}"
+            norm = float(np.sqrt(sum(float((g * g).sum()) for g in grads)))
+            scale = min(1.0, budget.clip_norm / (norm + 1e-12))
             step += 1
             lr = budget.learning_rate * np.sqrt(1 - beta2**step) / (1 - beta1**step)
             for p, g, mi, vi in zip(params, grads, m, v):
-                g = g * scale.reshape(-1, *[1] * (g.ndim - 1))
+                g = g * scale
                 mi *= beta1
                 mi += (1 - beta1) * g
                 vi *= beta2
                 vi += (1 - beta2) * g * g
                 p -= (lr * mi / (np.sqrt(vi) + eps)).astype(np.float32)
-        accuracies = _accuracies(net, X, y, [states[k].val for k in running], epoch)
-        stopped = []
-        for k, accuracy in enumerate(accuracies):
-            seed = states[running[k]]
-            if on_epoch:
-                on_epoch(epoch, seeds[running[k]], unstack(net, k), accuracy)
-            if accuracy > seed.best_accuracy:
-                seed.best, seed.best_accuracy, seed.since_best = unstack(net, k), accuracy, 0
-            else:
-                seed.since_best += 1
-                if seed.since_best >= budget.patience:
-                    seed.end = (seed.best, seed.best_accuracy, epoch, None)
-                    stopped.append(k)
-        if stopped:
-            leave(stopped)
-            if not running:
-                break
-    for k in running:
-        seed = states[k]
-        seed.end = (seed.best, seed.best_accuracy, budget.epochs, None)
-    return [seed.end for seed in states]
-
-
-def _clip_scales(grads: list[np.ndarray], clip_norm: float) -> np.ndarray:
-    """Each seed's factor that clips its gradient's global norm to ``clip_norm`` (float32).
-    Each seed's sums run over its own slice, as they would alone."""
-    scales = []
-    for k in range(len(grads[0])):
-        norm = float(np.sqrt(sum(float((g[k] * g[k]).sum()) for g in grads)))
-        scales.append(min(1.0, clip_norm / (norm + 1e-12)))
-    return np.array(scales, np.float32)
-
-
-def _accuracies(net: Network, X: np.ndarray, y: np.ndarray, vals: list[np.ndarray],
-                epoch: int) -> list[float]:
-    """Each stacked seed's accuracy on its validation windows (-epoch without any: the last
-    epoch is then kept)."""
-    if not len(vals[0]):
-        return [-float(epoch)] * len(vals)
-    windows = np.stack(vals)  # (S, N)
-    correct = np.zeros(len(vals), int)
-    for begin in range(0, windows.shape[1], EVAL_BATCH):
-        chunk = windows[:, begin: begin + EVAL_BATCH]
-        logits, _ = forward(net, X[chunk])
-        correct += (logits.argmax(axis=-1) == y[chunk]).sum(axis=-1)
-    return [int(c) / windows.shape[1] for c in correct]
+        accuracy = accuracy_of(net, X[val], y[val]) if len(val) else -epoch
+        if on_epoch:
+            on_epoch(epoch, net, accuracy)
+        if accuracy > best_acc:
+            best, best_acc, since_best = copy.deepcopy(net), accuracy, 0
+        else:
+            since_best += 1
+            if since_best >= budget.patience:
+                return best, best_acc, epoch, None
+    return best, best_acc, budget.epochs, None
 
 
 def accuracy_of(net: Network, X: np.ndarray, y: np.ndarray, batch: int = EVAL_BATCH) -> float:

@@ -42,7 +42,7 @@ def curve(task: str, text: str, seed: int, max_epochs: int) -> dict:
                       classes=data.classes)
     points: list[tuple[float, float]] = []
 
-    def record(epoch, seed, network, validation):
+    def record(epoch, network, validation):
         points.append((validation, accuracy_of(network, data.X_test, data.y_test)))
 
     budget = replace(DEFAULT_BUDGET, epochs=max_epochs, patience=max_epochs + 1)

@@ -10,7 +10,8 @@ products of the same training (input projections, the recurrent product forward 
 at every step, weight and input gradients) take alone, with nothing else. Where it is above
 PyTorch's whole time, no arrangement of the point-wise numpy work can reach the goal.
 
-Several seeds trained as one stacked computation: ``stacked_seeds.py``.
+Several seeds trained as one stacked computation were measured at revision 9ced329
+(``experiments/bench/stacked_seeds.py`` there; docs/benchmarks.md).
 
     python experiments/bench/proxy_speed.py [--quick] [--epochs 2]
 
@@ -34,7 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dse.architecture import Architecture  # noqa: E402
-from dse.cells import init_network, stack  # noqa: E402
+from dse.cells import init_network  # noqa: E402
 from dse.proxy import DEFAULT_BUDGET  # noqa: E402
 from dse.results import blas_kernels  # noqa: E402
 from dse.tasks import load_task  # noqa: E402
@@ -52,8 +53,7 @@ def numpy_seconds(cell: str, cells: tuple[int, ...], data, budget: Budget) -> fl
     net = init_network(cell, data.features, cells, data.classes, rng)
     fit, _ = _validation_split(len(data.y_train), budget.validation_fraction, rng)
     start = time.perf_counter()
-    _adam(stack([net]), data, [(fit, np.empty(0, int))], budget, [rng],
-          (0,))  # no validation: same work as torch
+    _adam(net, data, fit, np.empty(0, int), budget, rng)  # no validation: same work as torch
     return time.perf_counter() - start
 
 
