@@ -2,6 +2,7 @@
 
     python experiments/bench/samplers.py [--space small] [--task motion] [--seeds 0 1 2 3 4]
                                          [--train-seeds 3] [--against means|own]
+                                         [--trainings N ...] [--profiles stm32l4 ...]
 
 Each seed's exhaustive truth (every network trained with that run seed's k training seeds,
 as a search trains it; the run seed also draws the data: experiments/bench/exhaustive.py,
@@ -14,11 +15,15 @@ score is a pure function of (network, data, budget, seeds). A run is valued by w
 reports: its pareto.csv (the front of its k-seed means). Baseline: random search, in the
 same run.
 
-Prints, per sampler and budget (trainings as a share of the space's networks), the median
-over seeds of the hypervolume ratio (found front / true front; accuracy_quantized up,
-latency down; reference point: the true front's nadir pushed out by 10 % of its range), of
-the share of the true front's members found and of its distinct networks found (in any
-dtype), and the training seconds those trainings took when the truth was computed.
+Prints, per sampler and budget (trainings as a share of the space's networks, or
+``--trainings``), the median over seeds (and profiles) of the hypervolume ratio (found
+front / true front; accuracy_quantized up, latency down; reference point: the true front's
+nadir pushed out by 10 % of its range), of the share of the true front's members found and
+of its distinct networks found (in any dtype), the mean regret (accuracy lost at the true
+front's latencies: each member's accuracy minus the best found no slower), and the training
+seconds the run's trainings took when the truth was computed. A network's score does not
+depend on the profile, so one cached truth values runs on every ``--profiles`` entry (each
+prices the space its own way: other budgets, other latencies).
 `ehvi@E` runs ehvi with its improvement divided by the training time to the power E
 (`ehvi@0`: plain expected improvement). `oracle` is the
 ceiling, not a sampler: it knows the truth and adds, one training at a time, the network
@@ -105,6 +110,21 @@ def quality(found: set[str], rows: dict[str, Row]) -> tuple[float, float, float]
             len(found_networks & true_networks) / len(true_networks))
 
 
+def regret(found: set[str], rows: dict[str, Row]) -> float:
+    """Mean accuracy lost at the true front's latencies: for each true front member, its
+    accuracy minus the best found candidate's no slower than it (what a user who picks by
+    a latency budget gives up; every true front member counts once, so the cheap end, where
+    the front is dense, weighs as much as it does in the front itself)."""
+    lost = []
+    for key in front_keys(list(rows.values())):
+        limit, best = rows[key].report.latency_ms, rows[key].accuracy_quantized
+        found_best = max((rows[k].accuracy_quantized for k in found
+                          if k in rows and rows[k].feasible
+                          and rows[k].report.latency_ms <= limit), default=-np.inf)
+        lost.append(max(0.0, best - found_best) if np.isfinite(found_best) else best)
+    return statistics.fmean(lost)
+
+
 def greedy_oracle(table: dict[str, Row], trainings: int) -> set[str]:
     """Keys of the candidates of ``trainings`` networks chosen knowing every score: each
     time the one whose candidates raise the found front's hypervolume the most."""
@@ -127,25 +147,32 @@ def mean_truth(tables: list[dict[str, Row]]) -> dict[str, Row]:
             for key, row in tables[0].items()}
 
 
-def search(config: SearchConfig, scores: dict[str, dict], exponent: float) -> set[str]:
-    """Keys of the candidates a real search with ``config`` reports (its pareto.csv),
-    trainings from the truth; ``exponent`` is ehvi's training-cost exponent."""
+def search(config: SearchConfig, scores: dict[str, dict],
+           exponent: float) -> tuple[set[str], set[str]]:
+    """Keys of the candidates a real search with ``config`` reports (its pareto.csv), and the
+    networks it trained; trainings from the truth; ``exponent`` is ehvi's training-cost
+    exponent."""
     with tempfile.TemporaryDirectory() as folder:
         inputs = resolve(config)
         study = open_study(inputs, f"sqlite:///{folder}/s.db", "bench")
         run_study(inputs, study,
                   sampler_factory=partial(make_sampler, training_cost_exponent=exponent))
-        front = results.pareto_frame(results.trials_frame(study))
-        return {f"{arch}|{dtype}" for arch, dtype in zip(front["arch"], front["dtype"])}
+        trials = results.trials_frame(study)
+        front = results.pareto_frame(trials)
+        trained = set(trials["arch"][trials["feasible"] & trials["accuracy_mean"].notna()])
+        return {f"{arch}|{dtype}" for arch, dtype in zip(front["arch"], front["dtype"])}, trained
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="stm32l4")
+    parser.add_argument("--profiles", nargs="+", default=["stm32l4"],
+                        help="profiles to price the space on (the truth's scores are the same)")
     parser.add_argument("--space", default="small")
     parser.add_argument("--task", default="motion")
     parser.add_argument("--samplers", nargs="+", default=SAMPLERS)
     parser.add_argument("--shares", nargs="+", type=float, default=[0.1, 0.2, 0.3, 0.5])
+    parser.add_argument("--trainings", nargs="+", type=int,
+                        help="budgets in networks (instead of --shares)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--train-seeds", type=int, default=DEFAULT_TRAIN_SEEDS)
     parser.add_argument("--against", choices=["own", "means"], default="means",
@@ -154,60 +181,67 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
 
     start = time.perf_counter()
-    truths = {}
-    for seed in args.seeds:
-        config = SearchConfig(profile=args.profile, space=args.space, task=args.task, seed=seed,
-                              train_seeds=args.train_seeds)
-        truths[seed] = (config, truth(config, verbose=False),
-                        network_scores(resolve(config), verbose=False))
-    networks = len({r.network for r in truths[args.seeds[0]][1].values()})
-    means = mean_truth([table for _, table, _ in truths.values()])
+    cases = []  # (config, its seed's truth, the scores, its profile's mean truth)
+    for profile in args.profiles:
+        truths = []
+        for seed in args.seeds:
+            config = SearchConfig(profile=profile, space=args.space, task=args.task, seed=seed,
+                                  train_seeds=args.train_seeds)
+            truths.append((config, truth(config, verbose=False),
+                           network_scores(resolve(config), verbose=False)))
+        means = mean_truth([table for _, table, _ in truths])
+        cases += [(config, table, scores, means) for config, table, scores in truths]
+    networks = len({r.network for r in cases[0][1].values()})
     print(f"truth: {networks} networks per seed, seeds {args.seeds} x {args.train_seeds} "
-          f"training seeds, "
-          f"{time.perf_counter() - start:.0f} s")
+          f"training seeds, profiles {args.profiles}, {time.perf_counter() - start:.0f} s")
 
+    budgets = args.trainings or [max(2, round(share * networks)) for share in args.shares]
     rows = []
     for sampler in args.samplers:
-        for share in args.shares:
-            trainings = max(2, round(share * networks))
-            ratios, recovered, networks_found, seconds, training = [], [], [], [], []
+        for trainings in budgets:
+            ratios, recovered, networks_found, lost, seconds, training = [], [], [], [], [], []
             name, _, power = sampler.partition("@")  # ehvi@0: no training-time weighting
             exponent = float(power or ehvi.TRAINING_COST_EXPONENT)
-            for config, table, scores in truths.values():
+            for config, table, scores, means in cases:
                 valued = means if args.against == "means" else table
                 pool.start_pool = lambda inputs, workers, c=config, s=scores: TruthPool(c, s)
                 began = time.perf_counter()
                 oracle_knows = {"oracle": valued, "mean-oracle": means}
-                found = (greedy_oracle(oracle_knows[name], trainings) if name in oracle_knows
-                         else search(replace(config, sampler=name, trainings=trainings), scores,
-                                     exponent))
+                if name in oracle_knows:
+                    found = greedy_oracle(oracle_knows[name], trainings)
+                    trained = {key.split("|")[0] for key in found}
+                else:
+                    found, trained = search(replace(config, sampler=name, trainings=trainings),
+                                            scores, exponent)
                 seconds.append(time.perf_counter() - began)
                 ratio, share_found, share_networks = quality(found, valued)
                 ratios.append(ratio)
                 recovered.append(share_found)
                 networks_found.append(share_networks)
-                training.append(sum(scores[n]["train_seconds"]
-                                    for n in {key.split("|")[0] for key in found}))
-            rows.append((sampler, share, trainings, statistics.median(ratios),
+                lost.append(regret(found, valued))
+                training.append(sum(scores[n]["train_seconds"] for n in trained))
+            rows.append((sampler, trainings, statistics.median(ratios),
                          statistics.median(recovered), statistics.median(networks_found),
-                         statistics.median(training), statistics.median(seconds)))
-            print(f"  {sampler:<11} {share:>4.0%} {trainings:>4} trainings  HV ratio "
+                         statistics.fmean(lost), statistics.median(training),
+                         statistics.median(seconds)))
+            print(f"  {sampler:<11} {trainings:>4} trainings  HV ratio "
                   f"{statistics.median(ratios):.3f} ({' '.join(f'{r:.3f}' for r in ratios)})  "
                   f"front found {statistics.median(recovered):.2f}, its networks "
-                  f"{statistics.median(networks_found):.2f}", flush=True)
+                  f"{statistics.median(networks_found):.2f}, regret "
+                  f"{statistics.fmean(lost):.4f}", flush=True)
 
     print()
-    print(f"sampler quality on {args.space} ({networks} networks), task {args.task}, profile "
-          f"{args.profile}; median of seeds {args.seeds}, each against "
+    print(f"sampler quality on {args.space} ({networks} networks), task {args.task}, profiles "
+          f"{' '.join(args.profiles)}; median of seeds {args.seeds} (regret: mean), each against "
           f"{'the means of their truths' if args.against == 'means' else 'its own truth'}")
     print(f"{'sampler':<10}{'share':>7}{'trainings':>11}{'HV ratio':>10}{'vs random':>11}"
-          f"{'front found':>13}{'networks':>10}{'training s':>12}{'search s':>10}")
-    random_hv = {share: hv for sampler, share, _, hv, *_ in rows if sampler == "random"}
-    for sampler, share, trainings, hv, front_share, network_share, train_s, secs in rows:
-        baseline = random_hv.get(share)
+          f"{'front found':>13}{'networks':>10}{'regret':>9}{'training s':>12}{'search s':>10}")
+    random_hv = {n: hv for sampler, n, hv, *_ in rows if sampler == "random"}
+    for sampler, trainings, hv, front_share, network_share, lost, train_s, secs in rows:
+        baseline = random_hv.get(trainings)
         versus = f"{hv / baseline:.3f}" if baseline else "-"
-        print(f"{sampler:<10}{share:>7.0%}{trainings:>11}{hv:>10.3f}{versus:>11}"
-              f"{front_share:>13.2f}{network_share:>10.2f}"
+        print(f"{sampler:<10}{trainings / networks:>7.0%}{trainings:>11}{hv:>10.3f}{versus:>11}"
+              f"{front_share:>13.2f}{network_share:>10.2f}{lost:>9.4f}"
               f"{train_s:>12.0f}{secs:>10.1f}")
 
 
