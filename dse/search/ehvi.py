@@ -5,7 +5,7 @@ priced once, in every dtype, with the vectorized cost model; a candidate over a 
 never proposed. A Gaussian process over the network's shape predicts the float accuracy one
 training gives; a dtype's accuracy is that plus the dtype's offset measured on the networks
 trained so far. The sampler proposes the untrained network whose feasible dtype variants
-(one training records them all) add the most expected hypervolume to the front per unit of
+(one training records them all) add the most expected hypervolume to the front per squared
 training time (parameters plus a fixed share per layer): the costs enter as they are, the
 accuracy is integrated in closed form over its prediction. The reference cost is the front's
 nadir pushed out by 10 % of its range, as the benchmarks measure a front: a network dearer
@@ -41,7 +41,7 @@ QMC_POINTS = 2048  # points that measure cost-space volume when there are two or
 REFERENCE_MARGIN = 0.1  # reference point: the worst value pushed out by 10 % of the range
 BEYOND_REACH = 0.01  # least side of the box a new best network gains, per cost (of 0..reference)
 LAYER_PARAMS = 4_000  # a layer's fixed training time, in parameters' worth (train_seconds fit)
-TRAINING_COST_EXPONENT = 1.0  # improvement per training time^this: samplers.py (benchmarks.md)
+TRAINING_COST_EXPONENT = 2.0  # improvement per training time^this: samplers.py (benchmarks.md)
 
 
 @dataclass(frozen=True)
