@@ -11,7 +11,9 @@ truth (experiments/bench/exhaustive.py: every network with the run's 3 training 
 scored with the unset kernels, seed 0; hours to compute on the default space) it prints, per
 run: wall time, the fewest seeds behind a front row, the hypervolume ratio and the share of
 the true front recovered (the reported front, pareto.csv, valued at the truth's means;
-reference: the true front's nadir pushed out by 10 %), and the best network under 10, 20, 50
+reference: the true front's nadir pushed out by 10 %), the regret (accuracy lost at the true
+front's latencies, samplers.py) of the reported front and of everything trained (the gap
+between the two is the seeds' noise, not the search's), and the best network under 10, 20, 50
 and 100 ms, as the run ranks it and as the truth scores it, against the truth's best, and
 the truth's best among the candidates the run trained (the gap between those two is the
 search's). Where the truth made with the Haswell kernels is cached too
@@ -38,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from exhaustive import stored_truth, truth  # same folder
-from samplers import front_keys, quality
+from samplers import front_keys, quality, regret
 
 from dse.config import SearchConfig
 from dse.pareto import hypervolume_2d
@@ -89,7 +91,9 @@ def against_truth(frame: pd.DataFrame, rows: dict, name: str,
     found = set(frame.loc[frame["pareto"], "arch"] + "|" + frame.loc[frame["pareto"], "dtype"])
     ratio, recovered, _ = quality(found, rows)
     print(f"  against {name}: HV ratio {ratio:.3f}, true front recovered "
-          f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)})")
+          f"{recovered:.0%} ({len(found & true_front)} of {len(true_front)}), regret "
+          f"{regret(found, rows):.4f}; everything trained: HV ratio "
+          f"{quality(trained, rows)[0]:.3f}, regret {regret(trained, rows):.4f}")
     print(f"  {'budget':>8} {'run best (its mean)':<32}{'its truth':>10}{'truth best':>34}"
           f"{'gap':>7}{'trained best':>14}")
     for limit in (b for b in BUDGETS_MS[1:] if b <= within_ms):
