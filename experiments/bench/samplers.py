@@ -120,8 +120,8 @@ def regret(found: set[str], rows: dict[str, Row]) -> float:
         limit, best = rows[key].report.latency_ms, rows[key].accuracy_quantized
         found_best = max((rows[k].accuracy_quantized for k in found
                           if k in rows and rows[k].feasible
-                          and rows[k].report.latency_ms <= limit), default=-np.inf)
-        lost.append(max(0.0, best - found_best) if np.isfinite(found_best) else best)
+                          and rows[k].report.latency_ms <= limit), default=0.0)
+        lost.append(best - found_best)  # no found candidate dominates a true front member
     return statistics.fmean(lost)
 
 
