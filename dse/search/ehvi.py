@@ -52,7 +52,7 @@ class PricedSpace:
     names: tuple[str, ...]  # each network as text ("lstm:24,8")
     row: dict[str, int]  # name -> index into networks
     features: np.ndarray  # (N, F) shape features scaled to [0, 1]
-    capacity: np.ndarray  # (N, 2) log parameter count, log width of the narrowest layer; [0, 1]
+    capacity: np.ndarray  # (N, 2) log parameter count, log width of the bottleneck; [0, 1]
     training_cost: np.ndarray  # (N,) relative training time: parameters + LAYER_PARAMS a layer
     prior_front: np.ndarray  # (N,) most capacity for the cost: where to look before data
     cost: np.ndarray  # (N,) the cheapest feasible variant's normalized cost (inf: none fits)
@@ -80,7 +80,7 @@ def price_space(inputs: SearchInputs, cost_names: tuple[str, ...]) -> PricedSpac
     names = tuple(arch.text for arch in archs[::shape[1]])
     costs = costs.reshape(*shape, len(cost_names)).astype(float)
     fits = priced.fits.reshape(shape)
-    capacity = np.column_stack([np.log(params), [np.log(min(c)) for _, c in networks]])
+    capacity = np.column_stack([np.log(params), [np.log(bottleneck(c)) for _, c in networks]])
     low, high = _cost_bounds(costs, fits)
     cost = np.where(fits[..., None], (costs - low) / (high - low), np.inf).sum(2).min(1)
     feasible = np.isfinite(cost)
@@ -103,6 +103,13 @@ def price_space(inputs: SearchInputs, cost_names: tuple[str, ...]) -> PricedSpac
         fits=fits,
         dtypes=tuple(space.dtypes),
     )
+
+
+def bottleneck(cells: tuple[int, ...]) -> int:
+    """The width that limits what a stack of layers can pass on: its narrowest layer but the
+    last (the last feeds only the classifier, so a narrow one costs little: gru:24,8 scores
+    0.736 on motion, gru:24 0.662), or the only one."""
+    return min(cells[:-1] or cells)
 
 
 def _scaled(features: np.ndarray) -> np.ndarray:
